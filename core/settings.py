@@ -1,0 +1,115 @@
+"""Rewind's one settings object: environment variables (``REWIND_*``) over an optional ``rewind.toml``.
+
+The names here are a public interface documented in README.md; keep them stable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from core.errors import ConfigurationError
+
+Cloud = Literal["global", "usgov", "usgovdod", "china"]
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
+
+
+def config_file_path() -> Path:
+    """``REWIND_CONFIG`` names the TOML file; by default ``rewind.toml`` in the working directory."""
+    return Path(os.environ.get("REWIND_CONFIG", "rewind.toml"))
+
+
+class RewindSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REWIND_", extra="ignore", validate_default=True)
+
+    data_dir: Path = Path(".rewind")
+    database_url: str | None = None
+    store_url: str | None = None
+    s3_endpoint_url: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_certificate: Path | None = None
+    cloud: Cloud = "global"
+    graph_url: str | None = Field(default=None, description="Graph root without version")
+    authority_host: str | None = Field(default=None, description="login host; authority = host/tenant")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments, then the environment, then rewind.toml: the file holds defaults, env overrides.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file_path()))
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant_id_shape(cls, value: str | None) -> str | None:
+        if value is None or _GUID.match(value) or _DOMAIN.match(value):
+            return value
+        raise ValueError("must be the tenant's GUID or one of its domains, e.g. contoso.onmicrosoft.com")
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id_shape(cls, value: str | None) -> str | None:
+        if value is None or _GUID.match(value):
+            return value
+        raise ValueError(
+            "must be the application (client) id, a GUID like 00000000-0000-0000-0000-000000000000"
+        )
+
+    @field_validator("graph_url", "authority_host", "s3_endpoint_url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be a URL starting with https:// (for example https://graph.microsoft.com)")
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'rewind.db').resolve()}"
+
+    @property
+    def effective_store_url(self) -> str:
+        return self.store_url or (self.data_dir / "store").resolve().as_uri()
+
+
+def ca_bundle_from_environment() -> str | None:
+    """The CA bundle enterprises set for TLS inspection, by the standard variables; None = system default."""
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def load_settings(**overrides: object) -> RewindSettings:
+    """Load settings, turning validation failures into one line that names the variable and the fix."""
+    try:
+        return RewindSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigurationError(f"REWIND_{field.upper()} {message}{more}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read {config_file_path()}: {exc}") from None

@@ -1,0 +1,203 @@
+"""Writing and reading whole-tenant snapshots: object records, relationship lists, manifests, records.
+
+An object record is the canonical JSON of ``{"type", "id", "object", "links"}``: the object without its
+volatile properties, and its relationships as sorted object numbers (``core.snapshots.numbers``). Lists longer
+than ``INLINE_LINKS`` are stored in chunks by number range, so adding one member to an all-staff group
+rewrites one chunk, not the whole list.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.registry import ObjectType
+from core.snapshots.canonical import canonical_json, load_json
+from core.snapshots.manifest import Entry, TypeBuilder, TypeManifest, find_entry, iter_entries
+from core.snapshots.numbers import ObjectNumbers
+from core.snapshots.port import BlobRepository, BlobWriter
+
+FORMAT_VERSION = 1
+INLINE_LINKS = 2048
+LINK_RANGE = 4096  # numbers per stored chunk of a long relationship list
+
+LinkValue = list[str] | str | None
+
+
+@dataclass
+class StoredObject:
+    type: str
+    id: str
+    object: dict[str, Any]
+    links: dict[str, LinkValue]
+    volatile: dict[str, Any] | None = None
+
+    def full(self) -> dict[str, Any]:
+        """The object as Graph returned it: stable and volatile properties together."""
+        return {**self.object, **(self.volatile or {})}
+
+
+class SnapshotWriter:
+    def __init__(
+        self,
+        repo: BlobRepository,
+        writer: BlobWriter,
+        *,
+        tenant_id: str,
+        parent: Mapping[str, Any] | None,
+        numbers: ObjectNumbers,
+    ) -> None:
+        self._repo = repo
+        self._writer = writer
+        self.tenant_id = tenant_id
+        self._parent = parent
+        self.numbers = numbers
+        self._types: dict[str, TypeBuilder] = {}
+        self.stats: dict[str, int] = defaultdict(int)
+
+    def builder(self, name: str, *, incremental: bool) -> TypeBuilder:
+        """One builder per type; incremental builds start from the parent's pages of that type."""
+        if name not in self._types:
+            parent = parent_manifest(self._parent, name) if incremental else None
+            self._types[name] = TypeBuilder(self._repo, self._writer, parent)
+        return self._types[name]
+
+    def put(
+        self,
+        t: ObjectType,
+        obj: Mapping[str, Any],
+        links: Mapping[str, LinkValue] | None = None,
+        *,
+        parent_id: str | None = None,
+    ) -> Entry:
+        object_id = str(obj[t.id_field])
+        stable = {k: v for k, v in obj.items() if k not in t.volatile and not k.endswith("@delta")}
+        volatile = {k: obj[k] for k in t.volatile if k in obj} or None
+        encoded_links, chunks = self._encode_links(links or {})
+        record = {"type": t.name, "id": object_id, "object": stable, "links": encoded_links}
+        entry = Entry(
+            id=object_id,
+            blob=self._writer.add_blob(canonical_json(record)),
+            name=_text(obj.get(t.display_field)),
+            principal=_text(obj.get(t.principal_field)) if t.principal_field else None,
+            parent=parent_id,
+            chunks=tuple(chunks),
+            volatile=volatile,
+        )
+        self._types[t.name].put(entry)
+        self.stats["objects_put"] += 1
+        return entry
+
+    def delete(self, t: ObjectType, object_id: str) -> None:
+        self._types[t.name].delete(object_id)
+
+    def _encode_links(self, links: Mapping[str, LinkValue]) -> tuple[dict[str, Any], list[str]]:
+        encoded: dict[str, Any] = {}
+        chunks: list[str] = []
+        for name, value in sorted(links.items()):
+            if value is None:
+                continue
+            if isinstance(value, str):
+                encoded[name] = self.numbers.number(value)
+                continue
+            numbers = self.numbers.numbers(value)
+            if len(numbers) <= INLINE_LINKS:
+                encoded[name] = numbers
+                continue
+            ranges: dict[int, list[int]] = defaultdict(list)
+            for n in numbers:
+                ranges[n // LINK_RANGE].append(n)
+            ids = [
+                self._writer.add_blob(canonical_json({"numbers": part})) for _, part in sorted(ranges.items())
+            ]
+            chunks.extend(ids)
+            encoded[name] = {"chunks": ids, "count": len(numbers)}
+        return encoded, chunks
+
+    def finish(
+        self, *, kind: str, delta_tokens: Mapping[str, str], extra: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Write the remaining pages and the number table; return the snapshot record to save."""
+        manifests = {name: builder.finish() for name, builder in sorted(self._types.items())}
+        if self._parent:  # types this run did not touch are carried over unchanged
+            for name, data in self._parent.get("types", {}).items():
+                manifests.setdefault(name, TypeManifest.from_json(data))
+        numbers = self.numbers.save(self._writer)
+        misc = self._writer.add_blob(
+            canonical_json({"blobs": sorted(set(numbers)), "numbers": numbers}), kind="tree"
+        )
+        roots = sorted({misc, *(p for m in manifests.values() for p in m.pages)})
+        return {
+            "format": FORMAT_VERSION,
+            "tenant_id": self.tenant_id,
+            "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "kind": kind,
+            "parent": self._parent.get("id") if self._parent else None,
+            "types": {name: m.to_json() for name, m in manifests.items()},
+            "counts": {name: m.count for name, m in manifests.items()},
+            "numbers": misc,
+            "delta_tokens": dict(delta_tokens),
+            "roots": roots,
+            **extra,
+        }
+
+
+class SnapshotReader:
+    """Reads one snapshot as the complete tenant state it recorded."""
+
+    def __init__(self, repo: BlobRepository, record: Mapping[str, Any]) -> None:
+        self.repo = repo
+        self.record = record
+        self._numbers: ObjectNumbers | None = None
+
+    @property
+    def numbers(self) -> ObjectNumbers:
+        if self._numbers is None:
+            misc = load_json(self.repo.read_blob(self.record["numbers"]))
+            self._numbers = ObjectNumbers.load(self.repo, misc["numbers"])
+        return self._numbers
+
+    def type_names(self) -> list[str]:
+        return sorted(self.record.get("types", {}))
+
+    def manifest(self, type_name: str) -> TypeManifest:
+        return parent_manifest(self.record, type_name) or TypeManifest()
+
+    def entries(self, type_name: str) -> Iterator[Entry]:
+        yield from iter_entries(self.repo, self.manifest(type_name))
+
+    def entry(self, type_name: str, object_id: str) -> Entry | None:
+        return find_entry(self.repo, self.manifest(type_name), object_id)
+
+    def load(self, type_name: str, entry: Entry) -> StoredObject:
+        record = load_json(self.repo.read_blob(entry.blob))
+        links: dict[str, LinkValue] = {}
+        for name, value in record["links"].items():
+            if isinstance(value, int):
+                links[name] = self.numbers.object_id(value)
+            elif isinstance(value, dict):
+                numbers = [n for c in value["chunks"] for n in load_json(self.repo.read_blob(c))["numbers"]]
+                links[name] = self.numbers.ids(numbers)
+            else:
+                links[name] = self.numbers.ids(value)
+        return StoredObject(type_name, entry.id, record["object"], links, entry.volatile)
+
+    def get(self, type_name: str, object_id: str) -> StoredObject | None:
+        entry = self.entry(type_name, object_id)
+        return self.load(type_name, entry) if entry else None
+
+    def objects(self, type_name: str) -> Iterator[StoredObject]:
+        for entry in self.entries(type_name):
+            yield self.load(type_name, entry)
+
+
+def parent_manifest(record: Mapping[str, Any] | None, type_name: str) -> TypeManifest | None:
+    data = (record or {}).get("types", {}).get(type_name)
+    return TypeManifest.from_json(data) if data else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
