@@ -1,0 +1,182 @@
+"""Catalog tables (sqlmodel) and the plain row types the service API returns.
+
+The tables live in their own registry so that other sqlmodel users in the process never leak into the
+catalog's metadata or its migrations. ``*_key`` columns hold lowercased copies for case-insensitive lookups;
+on PostgreSQL they use the "C" collation so that prefix ranges follow code points and can use the index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+VERSION_TABLE = "catalog_schema_version"
+
+catalog_registry = registry()
+
+# Lowercased search keys in code-point order on PostgreSQL too, so [p, p + U+10FFFF) is an index prefix scan.
+SEARCH_KEY = sa.String().with_variant(sa.String(collation="C"), "postgresql")
+
+
+class CatalogTable(SQLModel, registry=catalog_registry):
+    """Base of the catalog's tables."""
+
+
+class Tenant(CatalogTable, table=True):
+    __tablename__ = "tenants"
+
+    tenant_id: str = Field(primary_key=True)
+    display_name: str | None = None
+    domain: str | None = None
+    added_at: datetime = Field(sa_type=UTCDateTime)
+    # Last snapshot sequence number handed out; never reused, so intervals stay valid after removals.
+    last_seq: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": sa.text("0")})
+
+
+class Snapshot(CatalogTable, table=True):
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "seq", name="uq_snapshots_tenant_seq"),
+        sa.Index("ix_snapshots_tenant_created", "tenant_id", "created_at"),
+    )
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.tenant_id", ondelete="CASCADE")
+    snapshot_id: str = Field(primary_key=True)
+    seq: int = Field(sa_type=sa.BigInteger)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    kind: str
+    parent_id: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
+    bytes_added: int = Field(default=0, sa_type=sa.BigInteger)
+    status: str
+    tool_version: str
+
+
+class ObjectVersionTable(CatalogTable, table=True):
+    """One version of one object, present in every snapshot with first_seq <= seq <= last_seq.
+
+    ``last_seq`` NULL means "current": present up to the tenant's newest snapshot until superseded.
+    """
+
+    __tablename__ = "object_versions"
+    __table_args__ = (
+        # At most one current version per object, even with two writers.
+        sa.Index(
+            "uq_object_versions_current",
+            "tenant_id",
+            "object_id",
+            "object_type",
+            unique=True,
+            sqlite_where=sa.text("last_seq IS NULL"),
+            postgresql_where=sa.text("last_seq IS NULL"),
+        ),
+        sa.Index("ix_object_versions_principal", "tenant_id", "principal_key"),
+        sa.Index("ix_object_versions_display", "tenant_id", "display_key"),
+    )
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.tenant_id", ondelete="CASCADE")
+    object_id: str = Field(primary_key=True)
+    object_type: str = Field(primary_key=True)
+    first_seq: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    last_seq: int | None = Field(default=None, sa_type=sa.BigInteger)
+    blob_id: str
+    display_name: str | None = None
+    principal_name: str | None = None
+    display_key: str | None = Field(default=None, sa_type=SEARCH_KEY)
+    principal_key: str | None = Field(default=None, sa_type=SEARCH_KEY)
+
+
+class DeltaToken(CatalogTable, table=True):
+    __tablename__ = "delta_tokens"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.tenant_id", ondelete="CASCADE")
+    object_type: str = Field(primary_key=True)
+    token: str = Field(sa_type=sa.Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+METADATA = catalog_registry.metadata
+TENANTS = METADATA.tables["tenants"]
+SNAPSHOTS = METADATA.tables["snapshots"]
+VERSIONS = METADATA.tables["object_versions"]
+DELTA_TOKENS = METADATA.tables["delta_tokens"]
+
+
+# --- Rows returned by (or given to) the Catalog API --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    tenant_id: str
+    display_name: str | None
+    domain: str | None
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    tenant_id: str
+    snapshot_id: str
+    created_at: datetime  # aware, UTC
+    kind: Literal["full", "incremental"]
+    parent_id: str | None
+    counts: dict[str, int] = field(default_factory=dict, hash=False)
+    bytes_added: int = 0
+    status: Literal["complete"] = "complete"
+    tool_version: str = ""
+    seq: int | None = field(default=None, compare=False)  # assigned by the catalog; ignored on input
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One object as found in one snapshot (input to ``record_versions``)."""
+
+    object_type: str
+    object_id: str
+    blob_id: str
+    display_name: str | None = None
+    principal_name: str | None = None  # userPrincipalName, else mail
+
+
+@dataclass(frozen=True)
+class ObjectVersionRow:
+    tenant_id: str
+    object_type: str
+    object_id: str
+    blob_id: str
+    display_name: str | None
+    principal_name: str | None
+    first_snapshot_id: str
+    last_snapshot_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    current: bool  # not superseded nor deleted as of the newest snapshot
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    object_type: str
+    object_id: str
+    display_name: str | None
+    principal_name: str | None
+
+
+def snapshot_values(row: SnapshotRow, seq: int) -> dict[str, Any]:
+    return {
+        "tenant_id": row.tenant_id,
+        "snapshot_id": row.snapshot_id,
+        "seq": seq,
+        "created_at": row.created_at,
+        "kind": row.kind,
+        "parent_id": row.parent_id,
+        "counts": dict(row.counts),
+        "bytes_added": row.bytes_added,
+        "status": row.status,
+        "tool_version": row.tool_version,
+    }
