@@ -45,6 +45,16 @@ class RewindSettings(BaseSettings):
     cloud: Cloud = "global"
     graph_url: str | None = Field(default=None, description="Graph root without version")
     authority_host: str | None = Field(default=None, description="login host; authority = host/tenant")
+    # Client-side encryption of the snapshot repository: a passphrase (scrypt-wrapped key) or a raw key.
+    repository_passphrase: SecretStr | None = None
+    repository_key: SecretStr | None = None  # base64 of 32 bytes
+    # S3 Object Lock on everything a backup writes; "none" turns it off.
+    s3_lock_mode: Literal["none", "governance", "compliance"] = "none"
+    s3_lock_days: int = Field(default=30, ge=1, le=36500)
+    # Restores may use a separate, write-capable app registration; backups stay read-only.
+    restore_client_id: str | None = None
+    restore_client_secret: SecretStr | None = None
+    restore_client_certificate: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -65,7 +75,7 @@ class RewindSettings(BaseSettings):
             return value
         raise ValueError("must be the tenant's GUID or one of its domains, e.g. contoso.onmicrosoft.com")
 
-    @field_validator("client_id")
+    @field_validator("client_id", "restore_client_id")
     @classmethod
     def _client_id_shape(cls, value: str | None) -> str | None:
         if value is None or _GUID.match(value):

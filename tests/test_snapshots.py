@@ -129,3 +129,50 @@ def test_numbers_are_stable_and_saved_in_ranges() -> None:
     again = ObjectNumbers.load(repo, chunks)
     assert again.number("a") == 1 and again.number("c") == 2
     assert again.ids([0, 1, 2]) == ["b", "a", "c"]
+
+
+def test_incremental_changes_go_to_an_overlay_until_it_is_rebased() -> None:
+    repo = MemoryRepository()
+
+    def full(w: SnapshotWriter) -> None:
+        w.builder("user", incremental=False)
+        for n in range(4000):
+            w.put(USER, user(n))
+
+    snap = take(repo, None, "full", full)
+    base_pages = snap["types"]["user"]["pages"]
+    for round_ in range(3):
+
+        def small(w: SnapshotWriter, r: int = round_) -> None:
+            w.builder("user", incremental=True)
+            w.put(USER, user(r, displayName=f"round {r}"))
+
+        snap = take(repo, snap, "incremental", small)
+        assert snap["types"]["user"]["pages"] == base_pages  # base untouched
+        assert len(snap["types"]["user"]["overlay"]) == round_ + 1
+    reader = SnapshotReader(repo, snap)
+    assert [
+        (reader.get("user", guid(r)) or reader.get("user", guid(0))).object["displayName"] for r in range(3)
+    ] == [
+        "round 0",
+        "round 1",
+        "round 2",
+    ]
+    assert len(list(reader.entries("user"))) == 4000
+
+    def large(w: SnapshotWriter) -> None:  # past the threshold: pages are rewritten and the overlay emptied
+        w.builder("user", incremental=True)
+        for n in range(2100):
+            w.put(USER, user(n, displayName=f"bulk {n}"))
+        w.delete(USER, guid(3999))
+
+    snap = take(repo, snap, "incremental", large)
+    assert "overlay" not in snap["types"]["user"]
+    assert snap["types"]["user"]["pages"] != base_pages
+    reader = SnapshotReader(repo, snap)
+    assert snap["counts"]["user"] == 3999 == len(list(reader.entries("user")))
+    bulk = reader.get("user", guid(2))
+    assert bulk is not None and bulk.object["displayName"] == "bulk 2"
+    assert reader.get("user", guid(3999)) is None
+    untouched = reader.get("user", guid(3000))
+    assert untouched is not None and untouched.object["displayName"] == "User 3000"

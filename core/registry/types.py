@@ -163,6 +163,7 @@ APP_ROLE_ASSIGNMENT = ObjectType(
     write_permission="AppRoleAssignment.ReadWrite.All",
     restore=RestoreMode.RECREATE,
     display_field="principalDisplayName",
+    principal_field="principalId",  # a backup can drop a deleted principal's assignments from pages alone
     references=(
         Reference("principalId", PRINCIPALS),
         Reference("resourceId", ("servicePrincipal",)),

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.registry import ObjectType
 from core.snapshots.canonical import canonical_json, load_json
-from core.snapshots.manifest import Entry, TypeBuilder, TypeManifest, find_entry, iter_entries
+from core.snapshots.manifest import Entry, ManifestView, PageCache, TypeBuilder, TypeManifest
 from core.snapshots.numbers import ObjectNumbers
 from core.snapshots.port import BlobRepository, BlobWriter
 
@@ -63,6 +63,22 @@ class SnapshotWriter:
         if name not in self._types:
             parent = parent_manifest(self._parent, name) if incremental else None
             self._types[name] = TypeBuilder(self._repo, self._writer, parent)
+        return self._types[name]
+
+    def deleted_ids(self, parent: SnapshotReader | None) -> dict[str, set[str]]:
+        """Per type, the ids in the parent snapshot that this one no longer holds."""
+        gone: dict[str, set[str]] = {}
+        for name, builder in self._types.items():
+            changes = builder.changed_ids()
+            if builder.incremental:
+                gone[name] = {oid for oid, entry in changes.items() if entry is None}
+            elif parent is not None:
+                gone[name] = {e.id for e in parent.entries(name)} - {oid for oid, e in changes.items() if e}
+        return gone
+
+    def restart(self, name: str) -> TypeBuilder:
+        """Drop what this run wrote for a type so far and read it from scratch (an expired delta token)."""
+        self._types[name] = TypeBuilder(self._repo, self._writer, None)
         return self._types[name]
 
     def put(
@@ -129,7 +145,7 @@ class SnapshotWriter:
         misc = self._writer.add_blob(
             canonical_json({"blobs": sorted(set(numbers)), "numbers": numbers}), kind="tree"
         )
-        roots = sorted({misc, *(p for m in manifests.values() for p in m.pages)})
+        roots = sorted({misc, *(b for m in manifests.values() for b in m.blobs)})
         return {
             "format": FORMAT_VERSION,
             "tenant_id": self.tenant_id,
@@ -152,6 +168,8 @@ class SnapshotReader:
         self.repo = repo
         self.record = record
         self._numbers: ObjectNumbers | None = None
+        self._pages = PageCache(repo)
+        self._views: dict[str, ManifestView] = {}
 
     @property
     def numbers(self) -> ObjectNumbers:
@@ -164,13 +182,19 @@ class SnapshotReader:
         return sorted(self.record.get("types", {}))
 
     def manifest(self, type_name: str) -> TypeManifest:
-        return parent_manifest(self.record, type_name) or TypeManifest()
+        return self.view(type_name).manifest
+
+    def view(self, type_name: str) -> ManifestView:
+        if type_name not in self._views:
+            manifest = parent_manifest(self.record, type_name) or TypeManifest()
+            self._views[type_name] = ManifestView(self.repo, manifest, self._pages)
+        return self._views[type_name]
 
     def entries(self, type_name: str) -> Iterator[Entry]:
-        yield from iter_entries(self.repo, self.manifest(type_name))
+        yield from self.view(type_name).entries()
 
     def entry(self, type_name: str, object_id: str) -> Entry | None:
-        return find_entry(self.repo, self.manifest(type_name), object_id)
+        return self.view(type_name).entry(object_id)
 
     def load(self, type_name: str, entry: Entry) -> StoredObject:
         record = load_json(self.repo.read_blob(entry.blob))
