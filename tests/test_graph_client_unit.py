@@ -913,3 +913,31 @@ async def test_logs_never_carry_the_token() -> None:
         structlog.configure(**saved)
     assert any(entry["event"] == "graph.retry" for entry in logs)
     assert "token-0" not in repr(logs) and "Bearer" not in repr(logs)
+
+
+async def test_the_next_page_is_fetched_while_the_caller_works_on_this_one() -> None:
+    started: list[str] = []
+    pages = {
+        "/v1.0/users": {
+            "value": [{"id": "a"}],
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?p=2",
+        },
+        "/v1.0/users?p=2": {
+            "value": [{"id": "b"}],
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?p=3",
+        },
+        "/v1.0/users?p=3": {"value": [{"id": "c"}]},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        key = request.url.path + (f"?{request.url.query.decode()}" if request.url.query else "")
+        started.append(key)
+        return httpx.Response(200, json=pages[key])
+
+    seen: list[tuple[str, int]] = []
+    async with make_client(handler) as client:
+        async for page in client.iter_pages("/users"):
+            await asyncio.sleep(0.01)  # the caller's work on this page
+            seen.append((page[0]["id"], len(started)))
+    # while page a was being processed, the request for page b had already gone out, and so on
+    assert seen == [("a", 2), ("b", 3), ("c", 3)]

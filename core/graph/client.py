@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -263,12 +264,20 @@ class GraphClient:
             send_headers = {**(headers or {}), **self._standard_headers(token, request_id)}
             self.metrics.requests += 1
             try:
-                raw = await self._http.request(method, url, json=json, headers=send_headers)
+                # Streamed and closed here: httpx responses sit in reference cycles with the connection
+                # pool, and a cached body there would stay alive until the next full garbage collection.
+                raw = await self._http.send(
+                    self._http.build_request(method, url, json=json, headers=send_headers), stream=True
+                )
+                try:
+                    content = b"".join([chunk async for chunk in raw.aiter_bytes()])
+                finally:
+                    await raw.aclose()
             except Exception as exc:
                 return transport_error(exc, url)
         if raw.status_code == 429:
             self.metrics.throttled += 1
-        return GraphResponse(raw.status_code, raw.headers, _json_body(raw))
+        return GraphResponse(raw.status_code, raw.headers, _json_body(content))
 
     def _standard_headers(self, token: str, request_id: str) -> dict[str, str]:
         headers = {
@@ -298,10 +307,10 @@ class GraphClient:
             await invalidate()
 
 
-def _json_body(raw: httpx.Response) -> Any:
-    if not raw.content:
+def _json_body(content: bytes) -> Any:
+    if not content:
         return None
     try:
-        return raw.json()
+        return json_module.loads(content)
     except ValueError:
         return None

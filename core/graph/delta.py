@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from core.graph.errors import GraphError
+from core.graph.paging import follow_links
 
 if TYPE_CHECKING:
     from core.graph.client import GraphClient
@@ -78,12 +79,8 @@ class DeltaQuery:
 
     async def _entries(self) -> AsyncIterator[dict[str, Any]]:
         pending: dict[str, Any] | None = None
-        next_url: str | None = self._start
-        params = self._params
         final_link: str | None = None
-        while next_url:
-            body = await self._client.get(next_url, params=params, headers=self._headers)
-            params = None
+        async for body in follow_links(self._client, self._start, params=self._params, headers=self._headers):
             self.pages += 1
             value = body.get("value")
             for entry in value if isinstance(value, list) else []:
@@ -95,11 +92,9 @@ class DeltaQuery:
                 if pending is not None:
                     yield pending
                 pending = dict(entry)
-            link = body.get("@odata.nextLink")
-            next_url = link if isinstance(link, str) and link else None
-            if next_url is None:
-                delta = body.get("@odata.deltaLink")
-                final_link = delta if isinstance(delta, str) else None
+            delta = body.get("@odata.deltaLink")
+            if isinstance(delta, str):
+                final_link = delta
         if pending is not None:
             yield pending
         self.delta_link = final_link

@@ -1,12 +1,46 @@
-"""Collections: follow ``@odata.nextLink`` page by page, holding one page at a time."""
+"""Collections: follow ``@odata.nextLink`` page by page, holding at most two pages at a time.
+
+A chain of pages is sequential (each page names the next), so its latency is the floor of a big read. While
+the caller works on one page, the next is already being fetched: the caller's work hides behind Graph's.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.graph.client import GraphClient
+
+
+async def follow_links(
+    client: GraphClient,
+    start: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield each response body along ``@odata.nextLink``, fetching one page ahead."""
+    # ConsistencyLevel is not carried over to nextLink calls (reference section 2), so headers go on every
+    # page; params only on the first: the nextLink already encodes the query.
+    pending: asyncio.Future[dict[str, Any]] | None = asyncio.ensure_future(
+        client.get(start, params=params, headers=headers)
+    )
+    try:
+        while pending is not None:
+            body = await pending
+            pending = None
+            link = body.get("@odata.nextLink")
+            if isinstance(link, str) and link:
+                pending = asyncio.ensure_future(client.get(link, headers=headers))
+            yield body
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
 
 
 async def iter_pages(
@@ -20,14 +54,6 @@ async def iter_pages(
     query = dict(params or {})
     if page_size is not None:
         query["$top"] = str(page_size)
-    next_url: str | None = path
-    first = True
-    while next_url:
-        # ConsistencyLevel is not carried over to nextLink calls (reference §2), so headers go on every page;
-        # params only on the first: the nextLink already encodes the query.
-        body = await client.get(next_url, params=query if first else None, headers=headers)
-        first = False
+    async for body in follow_links(client, path, params=query, headers=headers):
         value = body.get("value")
         yield [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-        link = body.get("@odata.nextLink")
-        next_url = link if isinstance(link, str) and link else None
