@@ -102,9 +102,9 @@ class BackupEngine:
         with self.repo.writer() as writer:
             snap = SnapshotWriter(self.repo, writer, tenant_id=self.tenant_id, parent=parent, numbers=numbers)
             run = _Run(self, snap, reader if kind == "incremental" else None, parent)
-            logs = await run.archive_logs(writer)
-            await run.read_types([t for t in selected if t.parent is None])
-            await run.read_children([t for t in selected if t.parent is not None])
+            logs_task = asyncio.create_task(run.archive_logs(writer))
+            await run.read_all(selected, logs_task)
+            logs = logs_task.result()
             writer.flush()
             record = snap.finish(
                 kind=kind,
@@ -187,7 +187,9 @@ class BackupEngine:
         else:
             self.catalog.record_versions(self.tenant_id, snapshot_id, versions, complete=False)
             except_ids = {v.object_id for v in versions}.union(*gone.values())
-            self.catalog.carry_forward(self.tenant_id, parent["id"] if parent else "", snapshot_id, except_ids)
+            self.catalog.carry_forward(
+                self.tenant_id, parent["id"] if parent else "", snapshot_id, except_ids
+            )
         self.catalog.set_delta_tokens(self.tenant_id, run.delta_tokens_for_catalog())
 
 
@@ -236,15 +238,31 @@ class _Run:
         return results
 
     # --- top-level types ------------------------------------------------------------------------------
-    async def read_types(self, types: Iterable[ObjectType]) -> None:
+    async def read_all(self, types: Iterable[ObjectType], logs: asyncio.Task[Any]) -> None:
         chosen = list(types)
-        await asyncio.gather(*(self._read_type(t) for t in chosen))
-        # Relationships read per object come last: they need every type's deletions to be known.
+        top = [t for t in chosen if t.parent is None]
+        children = [t for t in chosen if t.parent is not None]
+        if self.parent is None:
+            # A full read depends on nothing else: each type runs its whole pipeline as soon as it can.
+            await asyncio.gather(
+                logs, *(self._pipeline(t, [c for c in children if c.parent == t.name]) for t in top)
+            )
+            return
+        # Incremental: per-object relationships need the audit log and every type's deletions first.
+        await asyncio.gather(logs, *(self._read_type(t) for t in top))
         removed = {oid for o in self.outcomes.values() for oid in o.removed}
-        for t in chosen:
+        for t in top:
             if t.name in self.held and t.name in self.outcomes:
                 await self._complete_held(t, self.outcomes[t.name], removed)
-                self.engine.progress(t.name, self.outcomes[t.name].read)
+        for child in children:
+            await self._read_children_guarded(child)
+
+    async def _pipeline(self, t: ObjectType, children: list[ObjectType]) -> None:
+        await self._read_type(t)
+        if t.name in self.held and t.name in self.outcomes:
+            await self._complete_held(t, self.outcomes[t.name], set())
+        for child in children:
+            await self._read_children_guarded(child)
 
     async def _read_type(self, t: ObjectType) -> None:
         sink = self._sink_for(t)
@@ -320,18 +338,20 @@ class _Run:
                     except NotFound:
                         links[rel.name] = []
 
-        await asyncio.gather(*(enrich(oid, links) for oid, (_props, links) in held.items()))
+        try:
+            await asyncio.gather(*(enrich(oid, links) for oid, (_props, links) in held.items()))
+        except GraphError as exc:  # keep the objects; say which relationships could not be read
+            self._fail(t, exc)
         for oid, (props, links) in held.items():
             self._put(t, props, links)
             outcome.changed.add(oid)
 
     # --- child collections -----------------------------------------------------------------------------
-    async def read_children(self, types: Iterable[ObjectType]) -> None:
-        for t in types:
-            try:
-                await self._read_children_of(t)
-            except GraphError as exc:
-                self._fail(t, exc)
+    async def _read_children_guarded(self, t: ObjectType) -> None:
+        try:
+            await self._read_children_of(t)
+        except GraphError as exc:
+            self._fail(t, exc)
 
     async def _read_children_of(self, t: ObjectType) -> None:
         assert t.parent
