@@ -121,6 +121,45 @@ def main() -> None:
         console.print(Rule("4. A mistake, reported in one line"))
         rewind("doctor", env={**env, "REWIND_CLIENT_SECRET": "not-the-secret"})
 
+        console.print(Rule("5. The first backup: full, into a local repository"))
+        cert_env["REWIND_REPOSITORY_PASSPHRASE"] = "demo passphrase: use a long one"
+        rewind("backup", env=cert_env)
+
+        console.print(Rule("6. Someone makes changes"))
+        changes = stage_changes(info, tenant["tenant_id"])
+        for line in changes:
+            console.print(f"  - {line}", highlight=False)
+
+        console.print(Rule("7. The next backup reads only what changed"))
+        rewind("backup", env=cert_env)
+        rewind("snapshots", env=cert_env)
+        rewind("verify", env=cert_env)
+
+
+def stage_changes(info: dict[str, Any], tenant_id: str) -> list[str]:
+    """Through the emulator's admin API, as a person would in the portal."""
+    with httpx.Client(verify=info["ca_path"], base_url=info["base_url"]) as admin:
+        dump = admin.get(f"/_emulator/tenants/{tenant_id}/dump").json()
+        users = sorted(dump["objects"]["users"].values(), key=lambda u: u["userPrincipalName"])
+        policies = sorted(
+            dump["objects"]["conditionalAccessPolicies"].values(), key=lambda p: p["displayName"]
+        )
+        actor = users[0]["userPrincipalName"]
+
+        def act(method: str, path: str, body: Any = None) -> None:
+            payload = {"method": method, "path": path, "body": body, "actor": {"userPrincipalName": actor}}
+            admin.post(f"/_emulator/tenants/{tenant_id}/act", json=payload).raise_for_status()
+
+        act("PATCH", f"/users/{users[10]['id']}", {"jobTitle": "Chief Everything Officer"})
+        act("DELETE", f"/users/{users[11]['id']}")
+        enabled = next(p for p in policies if p["state"] == "enabled")
+        act("PATCH", f"/identity/conditionalAccess/policies/{enabled['id']}", {"state": "disabled"})
+    return [
+        f"{actor} changed the job title of {users[10]['userPrincipalName']}",
+        f"{actor} deleted {users[11]['userPrincipalName']}",
+        f"{actor} disabled the Conditional Access policy '{enabled['displayName']}'",
+    ]
+
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,149 @@
+"""Run Rewind and the emulator as separate processes, as a user would, and measure what they cost.
+
+The emulator runs its realistic latency and throttling model; Rewind runs as ``rewind ... --json`` in a child
+process so its peak RSS (from ``wait4``) is its own. Counters come from the emulator's admin API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    info: dict[str, Any]
+    workdir: Path
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.info["tenants"][0]["tenant_id"])
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.info["base_url"], verify=self.info["ca_path"], timeout=600)
+
+    def counters(self) -> dict[str, Any]:
+        with self.admin() as client:
+            return dict(client.get("/_emulator/counters").json()["totals"])
+
+    def reset_counters(self) -> None:
+        with self.admin() as client:
+            client.post("/_emulator/counters/reset").raise_for_status()
+
+    def config(self) -> dict[str, Any]:
+        with self.admin() as client:
+            return dict(client.get("/_emulator/info").json()["config"])
+
+    def dump(self) -> dict[str, Any]:
+        with self.admin() as client:
+            return dict(client.get(f"/_emulator/tenants/{self.tenant_id}/dump").json())
+
+    def act(self, method: str, path: str, body: Any = None) -> None:
+        with self.admin() as client:
+            response = client.post(
+                f"/_emulator/tenants/{self.tenant_id}/act",
+                json={"method": method, "path": path, "body": body},
+            )
+            response.raise_for_status()
+
+    def env(self, data_dir: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}
+        return env | {
+            "REWIND_DATA_DIR": str(data_dir),
+            "REWIND_TENANT_ID": self.tenant_id,
+            "REWIND_CLIENT_ID": self.info["client_id"],
+            "REWIND_CLIENT_SECRET": self.info["client_secret"],
+            "REWIND_GRAPH_URL": self.info["graph_url"],
+            "REWIND_AUTHORITY_HOST": self.info["authority_host"],
+            "SSL_CERT_FILE": self.info["ca_path"],
+            "REQUESTS_CA_BUNDLE": self.info["ca_path"],
+        }
+
+
+@contextmanager
+def emulator(users: int, seed: int = 42) -> Iterator[Emulator]:
+    with tempfile.TemporaryDirectory(prefix="rewind-bench-") as tmp:
+        workdir = Path(tmp)
+        info_file = workdir / "emulator.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "rewind.cli",
+            "emulator",
+            "--tls",
+            "--port",
+            str(free_port()),
+            "--users",
+            str(users),
+            "--seed",
+            str(seed),
+            "--state-dir",
+            str(workdir),
+            "--info-file",
+            str(info_file),
+        ]
+        log = (workdir / "emulator.log").open("w")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 600
+            while not info_file.exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"emulator did not start: {(workdir / 'emulator.log').read_text()[-2000:]}"
+                    )
+                time.sleep(0.5)
+            yield Emulator(json.loads(info_file.read_text()), workdir)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            log.close()
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    peak_rss_mb: float
+    output: Any
+    returncode: int
+
+
+def run_rewind(env: dict[str, str], *args: str) -> Measured:
+    """Run ``rewind ARGS --json`` and take its wall time and peak RSS from the kernel (``wait4``)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rewind.cli", *args, "--json"], env=env, stdout=out, stderr=err
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"rewind {' '.join(args)} failed ({proc.returncode}): {stderr[-2000:]}")
+    return Measured(
+        wall, usage.ru_maxrss / 1024, json.loads(stdout) if stdout.strip() else None, proc.returncode
+    )
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0

@@ -1,0 +1,82 @@
+"""``make bench``: run every benchmark and write benchmarks/results.json plus a readable table.
+
+Sizes come from ``BENCH_USERS`` (comma-separated; default 10000,100000). Targets are checked here and
+reported, never asserted in tests: these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import backup
+
+RESULTS = Path(__file__).with_name("results.json")
+MB = 1024 * 1024
+
+
+def targets(result: dict[str, Any]) -> dict[str, bool]:
+    full, inc = result["full"], result["incremental"]
+    checks = {
+        "incremental requests under 40 + changed share": inc["graph_requests"] <= inc["request_budget"],
+        "incremental bytes under 3x changed + 512 KiB": inc["bytes_written"]
+        <= 3 * inc["changed_objects_compressed_bytes"] + 512 * 1024,
+    }
+    if result["users"] >= 100_000:
+        checks |= {
+            "full wall within 1.3x floor": full["wall_over_floor"] <= 1.3,
+            "peak RSS under 300 MB": full["peak_rss_mb"] < 300,
+            "base snapshot under 25 MB": full["bytes_written"] < 25 * MB,
+        }
+    return checks
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = ["| users | run | wall s | floor s | wall/floor | requests | RU | 429s | peak RSS MB | bytes written |",
+            "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        f, i = r["full"], r["incremental"]
+        rows.append(
+            f"| {r['users']:,} | full | {f['wall_s']} | {f['floor_s']} | {f['wall_over_floor']} | "
+            f"{f['graph_requests']:,} | {f['resource_units']:,.0f} | {f['throttled_429']} | {f['peak_rss_mb']} | "
+            f"{f['bytes_written']:,} |"
+        )
+        rows.append(
+            f"| {r['users']:,} | incremental ({i['changed_objects']} changed) | {i['wall_s']} | - | - | "
+            f"{i['graph_requests']} | {i['resource_units']:,.0f} | {i['throttled_429']} | {i['peak_rss_mb']} | "
+            f"{i['bytes_written']:,} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    sizes = [int(s) for s in os.environ.get("BENCH_USERS", "10000,100000").split(",") if s.strip()]
+    results = []
+    for users in sizes:
+        print(f"backup benchmark: {users:,} users", file=sys.stderr, flush=True)
+        result = backup.run(users)
+        result["targets"] = targets(result)
+        results.append(result)
+    payload = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "backup": results,
+    }
+    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+    print(table(results))
+    for r in results:
+        for name, ok in r["targets"].items():
+            print(f"{'PASS' if ok else 'MISS'} {r['users']:,} users: {name}")
+
+
+if __name__ == "__main__":
+    main()
