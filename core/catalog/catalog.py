@@ -29,7 +29,7 @@ inserts ignore primary-key conflicts, so two processes recording the same snapsh
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -405,6 +405,17 @@ class Catalog:
     def _read(self) -> Iterator[Connection]:
         with _database_errors(self.location), self._engine.connect() as conn:
             yield conn
+
+    # Companion modules (operations tables) use these, so every access shares one engine and error mapping.
+    def reading(self) -> AbstractContextManager[Connection]:
+        return self._read()
+
+    def writing(self) -> AbstractContextManager[Connection]:
+        return self._write()
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self._clock
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

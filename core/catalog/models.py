@@ -101,11 +101,81 @@ class DeltaToken(CatalogTable, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+# --- Operations: alert destinations, baselines, announced alerts, scheduled runs (revision 0002) -----------
+
+
+class Destination(CatalogTable, table=True):
+    """Where alerts and summaries go: a chat channel (or a test recorder), for one tenant or all ("*")."""
+
+    __tablename__ = "destinations"
+    __table_args__ = (sa.UniqueConstraint("platform", "channel", "tenant_id", name="uq_destinations_target"),)
+
+    destination_id: str = Field(primary_key=True)
+    platform: str  # slack, teams, test
+    channel: str  # the platform's channel or conversation id
+    tenant_id: str  # a tenant id, or "*" for every tenant
+    alerts: bool = True
+    summary: bool = True
+    min_severity: str = "warning"  # info, warning, critical
+    summary_time: str = "08:00"  # local time of the daily summary
+    timezone: str = "UTC"
+    paused: bool = False
+    paused_reason: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str | None = None
+
+
+class Baseline(CatalogTable, table=True):
+    """The approved state of a tenant; daily summaries report drift from it."""
+
+    __tablename__ = "baselines"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.tenant_id", ondelete="CASCADE")
+    snapshot_id: str
+    set_at: datetime = Field(sa_type=UTCDateTime)
+    set_by: str | None = None
+
+
+class Announcement(CatalogTable, table=True):
+    """An alert already sent, by fingerprint, so a flapping setting is not announced again and again."""
+
+    __tablename__ = "announcements"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.tenant_id", ondelete="CASCADE")
+    fingerprint: str = Field(primary_key=True)
+    state: str  # what the announced change left behind, e.g. "disabled"
+    first_at: datetime = Field(sa_type=UTCDateTime)
+    last_at: datetime = Field(sa_type=UTCDateTime)
+    count: int = 1
+
+
+class Run(CatalogTable, table=True):
+    """One scheduled job in one slot. The primary key makes a slot run once however many schedulers race."""
+
+    __tablename__ = "runs"
+    __table_args__ = (sa.Index("ix_runs_tenant_started", "tenant_id", "started_at"),)
+
+    tenant_id: str = Field(primary_key=True)  # "*" for jobs that are not per tenant
+    job: str = Field(primary_key=True)  # incremental, full, summary, prune
+    target: str = Field(primary_key=True, default="")  # e.g. the destination of a summary
+    slot: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    status: str  # running, succeeded, failed
+    owner: str  # host:pid of the scheduler that claimed the slot
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    snapshot_id: str | None = None
+
+
 METADATA = catalog_registry.metadata
 TENANTS = METADATA.tables["tenants"]
 SNAPSHOTS = METADATA.tables["snapshots"]
 VERSIONS = METADATA.tables["object_versions"]
 DELTA_TOKENS = METADATA.tables["delta_tokens"]
+DESTINATIONS = METADATA.tables["destinations"]
+BASELINES = METADATA.tables["baselines"]
+ANNOUNCEMENTS = METADATA.tables["announcements"]
+RUNS = METADATA.tables["runs"]
 
 
 # --- Rows returned by (or given to) the Catalog API --------------------------------------------------------
