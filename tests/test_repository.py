@@ -1,8 +1,9 @@
-"""The snapshot repository on a FileStore and on S3 (moto): round trips, dedup, keys, verify, prune."""
+"""The snapshot repository on a FileStore and on S3 (moto): round trips, segments, keys, verify, prune."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +24,14 @@ from core.repository import (
 )
 from core.repository import index as index_module
 from core.repository import repository as repository_module
-from core.repository.packs import pack_key
+from core.repository.packs import BlobEntry, pack_key
 from core.store import AlreadyExists, FileStore, Locked, Retention, Store, StoreError
 from core.store.s3 import S3Store
 from tests import s3server
 from tests.s3server import MotoS3
 
 SMALL_PACKS = 4096  # several packs from a few hundred small blobs
+SMALL_SEGMENTS = 1024  # about four small blobs per segment
 
 
 @pytest.fixture(scope="session")
@@ -73,10 +75,20 @@ def pack_keys(store: Store) -> set[str]:
     return set(store.list("packs/"))
 
 
+def flip_byte_in_segment(store: Store, entry: BlobEntry) -> None:
+    data = bytearray(store.get(pack_key(entry.pack_id)))
+    data[entry.segment_offset + entry.segment_length // 2] ^= 0x01
+    store.put(pack_key(entry.pack_id), bytes(data))
+
+
+def segment_mates(repo: Repository, entry: BlobEntry) -> list[str]:
+    return [e.blob_id for e in repo.index.packs[entry.pack_id] if e.segment == entry.segment]
+
+
 @pytest.mark.parametrize("key", [None, Passphrase("correct horse"), RawKey(bytes(range(32)))])
 def test_round_trip(store: Store, key: Any) -> None:
-    repo = Repository.init(store, key=key, pack_size=SMALL_PACKS)
-    objects = [user(n) for n in range(60)]
+    repo = Repository.init(store, key=key, pack_size=SMALL_PACKS, segment_size=SMALL_SEGMENTS)
+    objects = [user(n) for n in range(200)]
     snapshot_id, _ = backup(repo, objects, kind="full")
 
     reopened = Repository.open(store, key=key)
@@ -98,23 +110,108 @@ class CountingStore(FileStore):
         return super().get_range(key, offset, length)
 
 
-def test_read_blobs_reads_nearby_blobs_with_one_request(tmp_path: Path) -> None:
+def test_read_blobs_reads_nearby_segments_with_one_request(tmp_path: Path) -> None:
     store = CountingStore(tmp_path)
-    repo = Repository.init(store, key=Passphrase("pw"), pack_size=SMALL_PACKS)
-    _, ids = backup(repo, [user(n) for n in range(120)])
+    repo = Repository.init(store, key=Passphrase("pw"), pack_size=SMALL_PACKS, segment_size=SMALL_SEGMENTS)
+    _, ids = backup(repo, [user(n) for n in range(400)])
     packs = {repo.index.blobs[i].pack_id for i in ids}
+    segments = {repo.index.blobs[i].segment for i in ids}
+    assert len(segments) > len(packs) > 1
     wanted = list(reversed(ids[::2])) + ids[:3]
     got = dict(repo.read_blobs(wanted))
     assert got == {i: blob(user(n)) for n, i in enumerate(ids) if i in set(wanted)}
     assert store.ranged_reads == len(packs)
 
 
-def test_data_and_tree_blobs_sit_in_separate_packs(store: Store) -> None:
+def test_a_blob_from_the_middle_of_a_segment_reads_back(tmp_path: Path) -> None:
+    repo = Repository.init(FileStore(tmp_path), key=Passphrase("pw"))
+    _, ids = backup(repo, [user(n) for n in range(50)])
+    middle = repo.index.blobs[ids[25]]
+    mates = segment_mates(repo, middle)
+    assert len(mates) == 50 and 0 < mates.index(ids[25]) < 49 and middle.offset > 0
+    fresh = Repository.open(FileStore(tmp_path), key=Passphrase("pw"))  # nothing cached
+    assert fresh.read_blob(ids[25]) == blob(user(25))
+    assert fresh.read_blob(ids[24]) + fresh.read_blob(ids[26]) == blob(user(24)) + blob(user(26))
+
+
+def test_neighbouring_blobs_decompress_their_segment_once(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path)
+    repo = Repository.init(store, key=Passphrase("pw"), segment_size=SMALL_SEGMENTS)
+    _, ids = backup(repo, [user(n) for n in range(200)])
+    segments = {repo.index.blobs[i].segment for i in ids}
+    assert len(segments) > 32  # more than the cache holds
+    assert [repo.read_blob(i) for i in ids] == [blob(user(n)) for n in range(200)]
+    assert store.ranged_reads == len(segments)
+    assert len(repo.segments) == 32  # bounded: the oldest segments were dropped
+    repo.read_blob(ids[0])
+    assert store.ranged_reads == len(segments) + 1
+
+
+def test_a_blob_bigger_than_a_segment_gets_its_own_segment(store: Store) -> None:
+    repo = Repository.init(store, key=Passphrase("pw"), segment_size=SMALL_SEGMENTS)
+    big = blob({"members": [user(n) for n in range(40)]})
+    assert len(big) > 4 * SMALL_SEGMENTS
+    with repo.writer() as writer:
+        before = writer.add_blob(blob(user(1)))
+        big_id = writer.add_blob(big)
+        after = writer.add_blob(blob(user(2)))
+    entry = repo.index.blobs[big_id]
+    assert segment_mates(repo, entry) == [big_id] and entry.raw_length == len(big)
+    assert {repo.index.blobs[i].segment for i in (before, after)}.isdisjoint({entry.segment})
+    reopened = Repository.open(store, key=Passphrase("pw"))
+    assert reopened.read_blob(big_id) == big
+    assert dict(reopened.read_blobs([after, big_id, before])) == {
+        before: blob(user(1)),
+        big_id: big,
+        after: blob(user(2)),
+    }
+    assert reopened.verify(read_data=True).ok
+
+
+def test_the_segment_cache_never_crosses_repositories(tmp_path: Path) -> None:
+    """A copy of a repository has the same pack names; its damaged copy must not read as the intact one."""
+    repo = Repository.init(FileStore(tmp_path / "a"), key=None)
+    _, ids = backup(repo, [user(n) for n in range(10)])
+    assert repo.read_blob(ids[3]) == blob(user(3))  # its segment is cached now
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    copy = Repository.open(FileStore(tmp_path / "b"), key=None)
+    flip_byte_in_segment(copy.store, copy.index.blobs[ids[3]])
+    with pytest.raises(CorruptData):
+        copy.read_blob(ids[3])
+    assert repo.read_blob(ids[3]) == blob(user(3))
+
+
+def test_blob_ids_are_128_bit(tmp_path: Path) -> None:
+    repo = Repository.init(FileStore(tmp_path), key=Passphrase("pw"))
+    blob_id = repo.blob_id(b"{}")
+    assert len(blob_id) == 32 and int(blob_id, 16) >= 0
+    with repo.writer() as writer:
+        assert writer.add_blob(b"{}") == blob_id
+    assert repo.read_blob(blob_id) == b"{}"
+
+
+def test_index_lists_each_pack_once_and_costs_little_per_blob(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    repo = Repository.init(store, key=None, pack_size=1024, segment_size=8 * SMALL_SEGMENTS)
+    backup(repo, [user(n) for n in range(300)])
+    (key,) = store.list("index/")
+    plain = repo.sealer.open(store.get(key), key)
+    assert len(repo.index.packs) > 3
+    assert all(plain.count(p.encode()) == 1 for p in repo.index.packs)
+    assert len(plain) < 45 * len(repo.index.blobs)  # 32 hex id + raw length, not a row per blob
+
+
+def test_data_tree_and_volatile_blobs_sit_in_separate_packs(store: Store) -> None:
     repo = Repository.init(store, key=None)
     _, ids = backup(repo, [user(n) for n in range(20)])
     data_packs = {repo.index.blobs[i].pack_id for i in ids}
-    tree_packs = {e.pack_id for e in repo.index.blobs.values() if e.kind == "tree"}
-    assert len(data_packs) == 1 and len(tree_packs) == 1 and data_packs != tree_packs
+    packs = {
+        kind: {e.pack_id for e in repo.index.blobs.values() if e.kind == kind}
+        for kind in ("tree", "volatile")
+    }
+    assert len(data_packs) == 1 and len(packs["tree"]) == 1 and len(packs["volatile"]) == 1
+    assert len(data_packs | packs["tree"] | packs["volatile"]) == 3
+    assert len({repo.index.blobs[i].segment for i in ids}) == 1  # the 20 users share one segment
 
 
 def test_dedup_within_a_writer_and_across_reopen(store: Store) -> None:
@@ -189,44 +286,64 @@ def test_nothing_stored_reveals_names_or_ids_when_encrypted(store: Store) -> Non
     assert snapshot_id.encode() in everything  # the record's own name, random, is all that shows
 
 
-def test_corrupt_pack_byte_is_caught_by_read_and_verify(store: Store) -> None:
-    repo = Repository.init(store, key=Passphrase("pw"))
-    _, ids = backup(repo, [user(n) for n in range(10)])
-    entry = repo.index.blobs[ids[4]]
-    data = bytearray(store.get(pack_key(entry.pack_id)))
-    data[entry.offset + entry.length // 2] ^= 0x01
-    store.put(pack_key(entry.pack_id), bytes(data))
+@pytest.mark.parametrize("key", [Passphrase("pw"), None])
+def test_a_corrupt_segment_fails_every_blob_in_it_and_verify_names_it(store: Store, key: Any) -> None:
+    repo = Repository.init(store, key=key, segment_size=SMALL_SEGMENTS)
+    _, ids = backup(repo, [user(n) for n in range(30)])
+    entry = repo.index.blobs[ids[9]]
+    mates = segment_mates(repo, entry)
+    assert len(mates) > 2
+    flip_byte_in_segment(store, entry)
 
-    with pytest.raises(CorruptData) as caught:
-        repo.read_blob(ids[4])
-    assert str(caught.value) == (
-        f"pack {entry.pack_id} blob {ids[4]} failed its check: run `rewind verify --read-data`"
-    )
-    assert repo.read_blob(ids[5]) == blob(user(5))
+    for blob_id in mates:
+        with pytest.raises(CorruptData) as caught:
+            repo.read_blob(blob_id)
+        assert str(caught.value) == (
+            f"pack {entry.pack_id} segment at byte {entry.segment_offset} holding blob {blob_id} "
+            "failed its check: run `rewind verify --read-data`"
+        )
+    with pytest.raises(CorruptData):
+        dict(repo.read_blobs(mates[:1]))
+    others = [i for i in ids if i not in mates]
+    assert [repo.read_blob(i) for i in others] == [blob(user(ids.index(i))) for i in others]
     assert repo.verify().ok  # the structure is intact; only reading the data finds it
     report = repo.verify(read_data=True)
     assert not report.ok
-    assert any(ids[4] in error for error in report.errors)
+    assert any(
+        f"pack {entry.pack_id} segment at byte {entry.segment_offset} failed its check" in error
+        and f"({len(mates)} blobs in it cannot be read)" in error
+        for error in report.errors
+    ), report.errors
     assert any("does not match its name" in error for error in report.errors)
+    assert report.blobs_read == len(repo.index.blobs)
 
 
-def test_corruption_without_encryption_is_caught_too(tmp_path: Path) -> None:
-    store = FileStore(tmp_path)
-    repo = Repository.init(store, key=None)
+def test_a_blob_that_does_not_match_its_id_is_caught(tmp_path: Path) -> None:
+    """A segment that opens but whose index entry cuts the wrong bytes: the keyed hash catches it."""
+    repo = Repository.init(FileStore(tmp_path), key=None)
     _, ids = backup(repo, [user(n) for n in range(10)])
     entry = repo.index.blobs[ids[2]]
-    data = bytearray(store.get(pack_key(entry.pack_id)))
-    data[entry.offset + entry.length - 3] ^= 0x20
-    store.put(pack_key(entry.pack_id), bytes(data))
-    with pytest.raises(CorruptData):
+    shifted = BlobEntry(
+        entry.blob_id,
+        entry.kind,
+        entry.pack_id,
+        entry.segment_offset,
+        entry.segment_length,
+        entry.offset + 1,
+        entry.raw_length,
+    )
+    repo.index.blobs[ids[2]] = shifted
+    with pytest.raises(CorruptData, match=f"pack {entry.pack_id} blob {ids[2]} failed its check"):
         repo.read_blob(ids[2])
+    assert repo.read_blob(ids[3]) == blob(user(3))
 
 
 def test_verify_passes_on_a_good_repository_and_finds_a_missing_pack(store: Store) -> None:
-    repo = Repository.init(store, key=None, pack_size=SMALL_PACKS)
-    snapshot_id, ids = backup(repo, [user(n) for n in range(100)])
+    repo = Repository.init(store, key=None, pack_size=SMALL_PACKS, segment_size=SMALL_SEGMENTS)
+    snapshot_id, ids = backup(repo, [user(n) for n in range(300)])
     full = repo.verify(read_data=True)
-    assert full.ok and full.snapshots == 1 and full.blobs_referenced == 102
+    assert full.ok and full.snapshots == 1 and full.blobs_referenced == 302
+    assert full.blobs_read == 302
     assert full.packs_read == full.packs_indexed == len(pack_keys(store))
     half = repo.verify(read_data=0.5)
     assert half.ok and 0 < half.packs_read < full.packs_read
@@ -262,9 +379,9 @@ def test_save_snapshot_refuses_roots_that_are_not_indexed_yet(store: Store) -> N
 
 
 def test_prune_keeps_what_is_referenced_and_deletes_the_rest(store: Store) -> None:
-    repo = Repository.init(store, key=Passphrase("pw"), pack_size=SMALL_PACKS)
-    old, old_ids = backup(repo, [user(n) for n in range(0, 40)])
-    new, new_ids = backup(repo, [user(n) for n in range(30, 70)])  # shares users 30..39 with old
+    repo = Repository.init(store, key=Passphrase("pw"), pack_size=SMALL_PACKS, segment_size=SMALL_SEGMENTS)
+    old, old_ids = backup(repo, [user(n) for n in range(0, 200)])
+    new, new_ids = backup(repo, [user(n) for n in range(150, 350)])  # shares users 150..199 with old
     packs_before = pack_keys(store)
 
     report = repo.prune({new})
@@ -272,7 +389,7 @@ def test_prune_keeps_what_is_referenced_and_deletes_the_rest(store: Store) -> No
     assert 0 < report.packs_deleted < len(packs_before)
     assert report.index_files_written >= 1 and report.index_files_deleted >= 1
     assert [sid for sid, _ in repo.list_snapshots()] == [new]
-    assert [json.loads(repo.read_blob(i))["id"] for i in new_ids] == [user(n)["id"] for n in range(30, 70)]
+    assert [json.loads(repo.read_blob(i))["id"] for i in new_ids] == [user(n)["id"] for n in range(150, 350)]
     assert repo.verify(read_data=True).ok
     reopened = Repository.open(store, key=Passphrase("pw"))
     assert not reopened.has_blob(old_ids[0]) or reopened.index.blobs[old_ids[0]].pack_id in {
@@ -284,10 +401,12 @@ def test_prune_keeps_what_is_referenced_and_deletes_the_rest(store: Store) -> No
 def test_prune_removes_unindexed_packs_only_after_the_margin(tmp_path: Path) -> None:
     now = 1_800_000_000.0
     store = FileStore(tmp_path)
-    repo = Repository.init(store, key=None, pack_size=SMALL_PACKS, clock=lambda: now)
+    repo = Repository.init(
+        store, key=None, pack_size=SMALL_PACKS, segment_size=SMALL_SEGMENTS, clock=lambda: now
+    )
     kept, _ = backup(repo, [user(n) for n in range(5)])
     crashed = repo.writer()  # a writer that dies after uploading packs, before its index
-    for n in range(100, 160):
+    for n in range(100, 400):
         crashed.add_blob(blob(user(n)))
     orphans = pack_keys(store) - {pack_key(p) for p in repo.index.packs}
     assert orphans
@@ -360,9 +479,22 @@ def test_long_writers_split_index_files_and_all_are_read(
     monkeypatch.setattr(index_module, "MAX_INDEX_ENTRIES", 25)
     monkeypatch.setattr(repository_module, "MAX_INDEX_ENTRIES", 25)
     store = FileStore(tmp_path)
-    repo = Repository.init(store, key=Passphrase("pw"), pack_size=1024)
+    repo = Repository.init(store, key=Passphrase("pw"))
     _, ids = backup(repo, [user(n) for n in range(120)])
+    assert all(len(entries) <= 25 for entries in repo.index.packs.values())  # the cap bounds packs too
     assert len(list(store.list("index/"))) > 2
     reopened = Repository.open(store, key=Passphrase("pw"))
     assert all(reopened.has_blob(i) for i in ids)
     assert reopened.verify(read_data=True).ok
+
+
+def test_a_format_1_repository_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    Repository.init(store, key=None)
+    config = json.loads(store.get("config"))
+    store.put("config", json.dumps({**config, "version": 1}).encode())
+    with pytest.raises(RepositoryError, match="pre-release format"):
+        Repository.open(store, key=None)
+    assert (
+        json.loads(Repository.init(FileStore(tmp_path / "new"), key=None).store.get("config"))["version"] == 2
+    )

@@ -87,7 +87,7 @@ def assert_consistent(store_dir: Path) -> Repository:
 
 def test_killed_writers_leave_only_complete_snapshots_and_reusable_packs(tmp_path: Path) -> None:
     store_dir = tmp_path / "repo"
-    Repository.init(FileStore(store_dir), key=KEY, pack_size=8 * 1024)
+    Repository.init(FileStore(store_dir), key=KEY, pack_size=8 * 1024, segment_size=4 * 1024)
     delays = random.Random(20261127)
     for run in range(4):
         run_and_kill(store_dir, run, delays.uniform(0.0, 0.4))

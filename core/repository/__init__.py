@@ -2,7 +2,7 @@
 
 from core.repository.crypto import CorruptData, KeyRequired, RepositoryError, WrongKey
 from core.repository.keys import Passphrase, RawKey, RepositoryKey
-from core.repository.packs import PACK_SIZE, BlobKind
+from core.repository.packs import PACK_SIZE, SEGMENT_SIZE, BlobKind
 from core.repository.prune import PruneReport
 from core.repository.repository import (
     NotARepository,
@@ -16,6 +16,7 @@ from core.repository.verify import VerifyReport
 
 __all__ = [
     "PACK_SIZE",
+    "SEGMENT_SIZE",
     "BlobKind",
     "CorruptData",
     "KeyRequired",

@@ -1,9 +1,10 @@
 """Index files: which blobs sit where, so reads and dedup never open a pack header.
 
-``index/<sha256 of its bytes>`` holds sealed JSON ``{"version": 1, "packs": [{"id", "blobs": [[blob id,
-kind, offset, length, raw length], …]}]}``. An index lists only packs that were completely uploaded before
-it was written; files stay under 8 MiB by capping their entries. The in-memory ``Index`` is the union of
-all index files, loaded once when the repository opens.
+``index/<sha256 of its bytes>`` holds sealed JSON ``{"v": 2, "packs": [{"p": pack id, "s": [segment, …]}]}``
+with segments encoded as in pack headers (``packs.Segment``): each pack id is written once, each blob costs
+its 32 hex id and its raw length, about 20 bytes once compressed. An index lists only packs that were
+completely uploaded before it was written; files stay small by capping their entries. The in-memory
+``Index`` is the union of all index files, loaded once when the repository opens.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from core.repository.crypto import CorruptData, Sealer
-from core.repository.packs import BlobEntry, parse_kind
+from core.repository.packs import BlobEntry, Segment, segments_of
 from core.store import AlreadyExists, Retention, Store
 
 INDEX_PREFIX = "index/"
-MAX_INDEX_ENTRIES = 50_000  # ~110 bytes of JSON each, before compression: far below 8 MiB
+INDEX_VERSION = 2
+MAX_INDEX_ENTRIES = 50_000  # ~40 bytes of JSON each before compression: far below 8 MiB; also caps a pack
 
 
 class Index:
@@ -40,7 +42,7 @@ class Index:
     def load(cls, store: Store, sealer: Sealer) -> Index:
         index = cls()
         for key in sorted(store.list(INDEX_PREFIX)):
-            index.add(key, _decode(sealer.open(store.get(key), f"index file {key}"), key))
+            index.add(key, decode_index(sealer.open(store.get(key), f"index file {key}"), key))
         return index
 
 
@@ -50,13 +52,34 @@ def write_index(
     """Write ``packs`` as one index file (more when it has over MAX_INDEX_ENTRIES blobs); key -> packs."""
     written: dict[str, dict[str, Sequence[BlobEntry]]] = {}
     for chunk in _chunks(packs.items()):
-        body = {"version": 1, "packs": [{"id": p, "blobs": [_row(e) for e in es]} for p, es in chunk.items()]}
-        data = sealer.seal(json.dumps(body, separators=(",", ":")).encode())
+        data = sealer.seal(encode_index(chunk))
         key = INDEX_PREFIX + hashlib.sha256(data).hexdigest()
         with contextlib.suppress(AlreadyExists):  # same bytes, same name: already there
             store.put(key, data, if_absent=True, retention=retention)
         written[key] = chunk
     return written
+
+
+def encode_index(packs: Mapping[str, Sequence[BlobEntry]]) -> bytes:
+    body = {
+        "v": INDEX_VERSION,
+        "packs": [{"p": p, "s": [s.to_json() for s in segments_of(es)]} for p, es in packs.items()],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_index(plain: bytes, key: str) -> dict[str, list[BlobEntry]]:
+    try:
+        body = json.loads(plain)
+        if body["v"] != INDEX_VERSION:
+            raise ValueError(f"index version {body['v']!r}")
+        packs: dict[str, list[BlobEntry]] = {}
+        for pack in body["packs"]:
+            pack_id = str(pack["p"])
+            packs[pack_id] = [e for s in pack["s"] for e in Segment.from_json(s).entries(pack_id)]
+        return packs
+    except (ValueError, KeyError, TypeError):
+        raise CorruptData(f"index file {key} is malformed: run `rewind verify`") from None
 
 
 def _chunks(
@@ -72,21 +95,3 @@ def _chunks(
         count += len(entries)
     if chunk:
         yield chunk
-
-
-def _row(entry: BlobEntry) -> list[object]:
-    return [entry.blob_id, entry.kind, entry.offset, entry.length, entry.raw_length]
-
-
-def _decode(plain: bytes, key: str) -> dict[str, list[BlobEntry]]:
-    try:
-        body = json.loads(plain)
-        return {
-            str(p["id"]): [
-                BlobEntry(str(b), parse_kind(k), str(p["id"]), int(o), int(n), int(r))
-                for b, k, o, n, r in p["blobs"]
-            ]
-            for p in body["packs"]
-        }
-    except (ValueError, KeyError, TypeError):
-        raise CorruptData(f"index file {key} is malformed: run `rewind verify`") from None

@@ -2,11 +2,11 @@
 
 Store layout::
 
-    config                   plaintext JSON: version, id, encrypted, compression and pack parameters,
-                             and the id key when the repository is not encrypted
+    config                   plaintext JSON: version, id, encrypted, compression, segment and pack
+                             parameters, and the id key when the repository is not encrypted
     keys/<sha256>            key files wrapping the master keys (encrypted repositories only)
-    packs/<2 hex>/<sha256>   sealed blobs + sealed trailing header (see packs.py)
-    index/<sha256>           sealed JSON: pack -> blobs (see index.py)
+    packs/<2 hex>/<sha256>   sealed segments of blobs + sealed trailing header (see packs.py)
+    index/<sha256>           sealed JSON: pack -> segments -> blobs (see index.py)
     snapshots/<random id>    sealed JSON snapshot records, write-once
 
 Reachability convention (verify and prune rely on it): a snapshot record has ``"roots": [blob ids]``;
@@ -16,6 +16,9 @@ trees again); ``"data"`` and ``"volatile"`` blobs are leaves.
 Crash safety follows restic's order: packs, then the index listing them, then the snapshot record (whose
 roots must already be indexed). A process killed anywhere leaves at worst packs no index lists; the next
 writer ignores them and prune deletes them after ``UNINDEXED_PACK_MARGIN``.
+
+Blob ids are 128-bit keyed hashes (``crypto.keyed_id``). Reading a blob fetches its whole segment with one
+ranged read; the last few decompressed segments stay in a per-repository ``SegmentCache``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from core.repository.cache import SegmentCache
 from core.repository.crypto import (
     ZSTD_LEVEL,
     CorruptData,
@@ -42,19 +46,19 @@ from core.repository.crypto import (
 )
 from core.repository.index import MAX_INDEX_ENTRIES, Index, write_index
 from core.repository.keys import MasterKeys, Passphrase, RepositoryKey, unwrap, wrap
-from core.repository.packs import KINDS, PACK_SIZE, BlobEntry, BlobKind, PackBuilder, pack_key
+from core.repository.packs import KINDS, PACK_SIZE, SEGMENT_SIZE, BlobEntry, BlobKind, PackBuilder, pack_key
 from core.store import AlreadyExists, NotFound, Retention, Store, StoreError
 
 if TYPE_CHECKING:
     from core.repository.prune import PruneReport
     from core.repository.verify import VerifyReport
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: compressed segments and 128-bit blob ids
 CONFIG_KEY = "config"
 KEYS_PREFIX = "keys/"
 SNAPSHOTS_PREFIX = "snapshots/"
 MIN_PREFIX = 6
-READ_GAP = 256 * 1024  # bytes of unwanted blobs worth reading to save a request
+READ_GAP = 256 * 1024  # bytes of unwanted segments worth reading to save a request
 READ_SPAN = 16 * 1024 * 1024
 _CHECK_FAILED = "failed its check: run `rewind verify --read-data`"
 
@@ -84,6 +88,7 @@ class _Config:
     id: str
     encrypted: bool
     pack_size: int
+    segment_size: int
     id_key: bytes
 
 
@@ -104,12 +109,14 @@ class Repository:
         self.id = config.id
         self.encrypted = config.encrypted
         self.pack_size = config.pack_size
+        self.segment_size = config.segment_size
         self.lock = lock
         self.clock = clock
         self.stats = RepositoryStats()
         self._id_key = config.id_key
         self._master = master
         self.sealer = sealer
+        self.segments = SegmentCache()
         self.index = Index.load(store, sealer)
 
     # -- opening ---------------------------------------------------------------------------------------
@@ -122,9 +129,12 @@ class Repository:
         key: RepositoryKey | None,
         lock: Retention | None = None,
         pack_size: int = PACK_SIZE,
+        segment_size: int = SEGMENT_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> Repository:
         _check_lock(store, lock)
+        if pack_size < 1 or segment_size < 1:
+            raise ValueError("pack and segment sizes must be positive")
         where = store.properties.location
         if store.exists(CONFIG_KEY):
             raise AlreadyExists(f"{where} already holds a Rewind repository: open it instead")
@@ -137,6 +147,7 @@ class Repository:
             "encrypted": master is not None,
             "compression": {"algorithm": "zstd", "level": ZSTD_LEVEL},
             "chunker": {"kind": "none"},  # one blob per Graph object: they are small
+            "segment_size": segment_size,
             "pack_size": pack_size,
         }
         if master is None:
@@ -147,7 +158,7 @@ class Repository:
             store.put(CONFIG_KEY, json.dumps(body, indent=1).encode(), if_absent=True, retention=lock)
         except AlreadyExists:
             raise AlreadyExists(f"{where} already holds a Rewind repository: open it instead") from None
-        config = _Config(repository_id, master is not None, pack_size, id_key)
+        config = _Config(repository_id, master is not None, pack_size, segment_size, id_key)
         sealer = Sealer(master.encryption_key if master else None)
         return cls(store, config, sealer, master=master, lock=lock, clock=clock)
 
@@ -165,7 +176,7 @@ class Repository:
         try:
             body = json.loads(store.get(CONFIG_KEY))
             version, repository_id, encrypted = int(body["version"]), str(body["id"]), bool(body["encrypted"])
-            pack_size = int(body["pack_size"])
+            pack_size, segment_size = int(body["pack_size"]), int(body.get("segment_size", SEGMENT_SIZE))
         except NotFound:
             raise NotARepository(
                 f"{where} holds no Rewind repository (no config): check the store URL"
@@ -178,20 +189,27 @@ class Repository:
             raise RepositoryError(
                 f"repository format {version} is newer than this Rewind reads: upgrade Rewind"
             )
+        if version < FORMAT_VERSION:
+            raise RepositoryError(
+                f"repository format {version} is a pre-release format this Rewind no longer reads: "
+                "back up into a new repository"
+            )
         if not encrypted:
             if key is not None:
                 raise RepositoryError(
                     "this repository is not encrypted: unset REWIND_REPOSITORY_PASSPHRASE and "
                     "REWIND_REPOSITORY_KEY"
                 )
-            config = _Config(repository_id, False, pack_size, bytes.fromhex(str(body["id_key"])))
+            config = _Config(
+                repository_id, False, pack_size, segment_size, bytes.fromhex(str(body["id_key"]))
+            )
             return cls(store, config, Sealer(None), master=None, lock=lock, clock=clock)
         if key is None:
             raise KeyRequired(
                 "this repository is encrypted: set REWIND_REPOSITORY_PASSPHRASE or REWIND_REPOSITORY_KEY"
             )
         master = _unlock(store, key, repository_id)
-        config = _Config(repository_id, True, pack_size, master.id_key)
+        config = _Config(repository_id, True, pack_size, segment_size, master.id_key)
         return cls(store, config, Sealer(master.encryption_key), master=master, lock=lock, clock=clock)
 
     @classmethod
@@ -218,6 +236,7 @@ class Repository:
 
     def refresh(self) -> None:
         """Reload the index, e.g. after another process wrote to the repository."""
+        self.segments.clear()
         self.index = Index.load(self.store, self.sealer)
 
     # -- blobs -----------------------------------------------------------------------------------------
@@ -232,44 +251,68 @@ class Repository:
         return RepositoryWriter(self)
 
     def read_blob(self, blob_id: str) -> bytes:
+        entry = self._entry(blob_id)
+        plain = self.segments.get(entry.segment)
+        if plain is None:
+            try:
+                sealed = self.store.get_range(
+                    pack_key(entry.pack_id), entry.segment_offset, entry.segment_length
+                )
+            except NotFound:
+                raise CorruptData(
+                    f"pack {entry.pack_id} holding blob {blob_id} is missing: run `rewind verify`"
+                ) from None
+            plain = self._remember(entry, self.open_segment(entry, sealed, f"holding blob {blob_id}"))
+        return self.check_blob(entry, plain)
+
+    def read_blobs(self, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Many blobs with few requests: each segment once, one ranged read per run of nearby segments."""
+        by_segment: dict[tuple[str, int], list[BlobEntry]] = {}
+        for blob_id in dict.fromkeys(blob_ids):
+            entry = self._entry(blob_id)
+            by_segment.setdefault(entry.segment, []).append(entry)
+        by_pack: dict[str, list[BlobEntry]] = {}
+        for key, entries in by_segment.items():
+            plain = self.segments.get(key)
+            if plain is None:
+                by_pack.setdefault(key[0], []).append(entries[0])
+                continue
+            for entry in entries:
+                yield entry.blob_id, self.check_blob(entry, plain)
+        for pack_id, firsts in by_pack.items():
+            for run in _runs(sorted(firsts, key=lambda e: e.segment_offset)):
+                start = run[0].segment_offset
+                try:
+                    span = self.store.get_range(pack_key(pack_id), start, _end(run[-1]) - start)
+                except NotFound:
+                    raise CorruptData(f"pack {pack_id} is missing: run `rewind verify`") from None
+                for first in run:
+                    sealed = span[first.segment_offset - start : _end(first) - start]
+                    plain = self._remember(first, self.open_segment(first, sealed))
+                    for entry in by_segment[first.segment]:
+                        yield entry.blob_id, self.check_blob(entry, plain)
+
+    def open_segment(self, entry: BlobEntry, sealed: bytes, detail: str = "") -> bytes:
+        """Plaintext of the stored segment holding ``entry``; CorruptData naming the segment if it fails."""
+        what = f"pack {entry.pack_id} segment at byte {entry.segment_offset}"
+        return self.sealer.open(sealed, f"{what} {detail}" if detail else what)
+
+    def check_blob(self, entry: BlobEntry, segment: bytes) -> bytes:
+        """One blob's plaintext cut from its decompressed segment, checked against its keyed id."""
+        plain = segment[entry.offset : entry.offset + entry.raw_length]
+        if len(plain) != entry.raw_length or self.blob_id(plain) != entry.blob_id:
+            raise CorruptData(f"pack {entry.pack_id} blob {entry.blob_id} {_CHECK_FAILED}")
+        return plain
+
+    def _entry(self, blob_id: str) -> BlobEntry:
         entry = self.index.blobs.get(blob_id)
         if entry is None:
             raise UnknownBlob(f"blob {blob_id} is in no index of this repository: run `rewind verify`")
-        try:
-            sealed = self.store.get_range(pack_key(entry.pack_id), entry.offset, entry.length)
-        except NotFound:
-            raise CorruptData(
-                f"pack {entry.pack_id} holding blob {blob_id} is missing: run `rewind verify`"
-            ) from None
-        return self.open_blob(entry, sealed)
+        return entry
 
-    def read_blobs(self, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
-        """Many blobs with few requests: one ranged read per run of nearby blobs in a pack (any order)."""
-        by_pack: dict[str, list[BlobEntry]] = {}
-        for blob_id in dict.fromkeys(blob_ids):
-            entry = self.index.blobs.get(blob_id)
-            if entry is None:
-                raise UnknownBlob(f"blob {blob_id} is in no index of this repository: run `rewind verify`")
-            by_pack.setdefault(entry.pack_id, []).append(entry)
-        for pack_id, entries in by_pack.items():
-            for run in _runs(sorted(entries, key=lambda e: e.offset)):
-                start = run[0].offset
-                try:
-                    span = self.store.get_range(
-                        pack_key(pack_id), start, run[-1].offset + run[-1].length - start
-                    )
-                except NotFound:
-                    raise CorruptData(f"pack {pack_id} is missing: run `rewind verify`") from None
-                for entry in run:
-                    sealed = span[entry.offset - start : entry.offset - start + entry.length]
-                    yield entry.blob_id, self.open_blob(entry, sealed)
-
-    def open_blob(self, entry: BlobEntry, sealed: bytes) -> bytes:
-        """Plaintext of one stored blob, checked against its keyed id."""
-        what = f"pack {entry.pack_id} blob {entry.blob_id}"
-        plain = self.sealer.open(sealed, what)
-        if len(plain) != entry.raw_length or self.blob_id(plain) != entry.blob_id:
-            raise CorruptData(f"{what} {_CHECK_FAILED}")
+    def _remember(self, entry: BlobEntry, plain: bytes) -> bytes:
+        if len(plain) <= self.segment_size:  # a lone oversized blob is read once, not worth the memory
+            self.segments.put(entry.segment, plain)
         return plain
 
     def reachable(self, roots: Iterable[str]) -> tuple[set[str], builtins.list[str]]:
@@ -377,7 +420,9 @@ class RepositoryWriter:
 
     def __init__(self, repository: Repository) -> None:
         self._repo = repository
-        self._open: dict[str, PackBuilder] = {"data": PackBuilder(), "tree": PackBuilder()}
+        # One open pack per kind: trees are read on every walk and volatile blobs churn, so neither should
+        # share segments (or packs, for prune) with the stable data.
+        self._open = {kind: PackBuilder(repository.sealer, repository.segment_size) for kind in KINDS}
         self._pending: set[str] = set()  # added by this writer, not yet in an uploaded index
         self._unindexed: dict[str, list[BlobEntry]] = {}
         self._unindexed_count = 0
@@ -390,13 +435,12 @@ class RepositoryWriter:
         if blob_id in self._pending or repo.has_blob(blob_id):
             repo.stats.blobs_deduplicated += 1
             return blob_id
-        group = "tree" if kind == "tree" else "data"  # volatile blobs travel with data
-        builder = self._open[group]
-        builder.add(blob_id, kind, repo.sealer.seal(data), len(data))
+        builder = self._open[kind]
+        builder.add(blob_id, kind, data)
         self._pending.add(blob_id)
         repo.stats.blobs_written += 1
-        if len(builder) >= repo.pack_size:
-            self._upload(builder)
+        if len(builder) >= repo.pack_size or builder.blobs >= MAX_INDEX_ENTRIES:
+            self._upload(builder)  # a pack never holds more blobs than one index file may list
         return blob_id
 
     def flush(self) -> None:
@@ -408,14 +452,12 @@ class RepositoryWriter:
 
     def _upload(self, builder: PackBuilder) -> None:
         repo = self._repo
-        pack_id, data, entries = builder.finish(repo.sealer, repo.clock())
+        pack_id, data, entries = builder.finish(repo.clock())
         repo.put(pack_key(pack_id), data)
         repo.stats.packs_written += 1
         self._unindexed[pack_id] = entries
         self._unindexed_count += len(entries)
-        if (
-            self._unindexed_count >= MAX_INDEX_ENTRIES
-        ):  # a long run indexes as it goes, so a crash loses little
+        if self._unindexed_count >= MAX_INDEX_ENTRIES:  # a long run indexes as it goes: a crash loses little
             self._write_index()
 
     def _write_index(self) -> None:
@@ -470,12 +512,13 @@ def _unlock(store: Store, key: RepositoryKey, repository_id: str) -> MasterKeys:
     raise WrongKey(f"the {what} does not open this repository")
 
 
-def _runs(entries: list[BlobEntry]) -> Iterator[list[BlobEntry]]:
-    """Group offset-sorted entries whose gaps are small enough that reading the gap beats another request."""
+def _runs(firsts: list[BlobEntry]) -> Iterator[list[BlobEntry]]:
+    """Group segments (by one entry each, offset-sorted) whose gaps are small enough that reading the gap
+    beats another request."""
     run: list[BlobEntry] = []
-    for entry in entries:
+    for entry in firsts:
         if run and (
-            entry.offset - (run[-1].offset + run[-1].length) > READ_GAP or _span(run, entry) > READ_SPAN
+            entry.segment_offset - _end(run[-1]) > READ_GAP or _end(entry) - run[0].segment_offset > READ_SPAN
         ):
             yield run
             run = []
@@ -484,5 +527,5 @@ def _runs(entries: list[BlobEntry]) -> Iterator[list[BlobEntry]]:
         yield run
 
 
-def _span(run: list[BlobEntry], entry: BlobEntry) -> int:
-    return entry.offset + entry.length - run[0].offset
+def _end(entry: BlobEntry) -> int:
+    return entry.segment_offset + entry.segment_length
