@@ -18,7 +18,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, RewindError
+from core.retention import parse_duration
+from core.scheduling import slots
 
 Cloud = Literal["global", "usgov", "usgovdod", "china"]
 
@@ -55,6 +57,14 @@ class RewindSettings(BaseSettings):
     restore_client_id: str | None = None
     restore_client_secret: SecretStr | None = None
     restore_client_certificate: Path | None = None
+    # The schedule (rewind scheduler / serve): incrementals every N minutes, a full daily at a local time.
+    backup_interval_minutes: int = 15
+    full_backup_time: str = "02:00"
+    timezone: str = "UTC"
+    # Retention applied by the scheduled daily prune; keeping everything (no policy) turns the prune off.
+    prune_keep_within: str | None = "30d"
+    prune_keep_daily: int = Field(default=30, ge=0)
+    prune_keep_monthly: int = Field(default=12, ge=0)
 
     @classmethod
     def settings_customise_sources(
@@ -92,6 +102,36 @@ class RewindSettings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be a URL starting with https:// (for example https://graph.microsoft.com)")
         return value.rstrip("/")
+
+    @field_validator("backup_interval_minutes")
+    @classmethod
+    def _interval_shape(cls, value: int) -> int:
+        return slots.check_interval(value)
+
+    @field_validator("full_backup_time")
+    @classmethod
+    def _local_time_shape(cls, value: str) -> str:
+        moment = slots.parse_local_time(value)
+        return f"{moment.hour:02d}:{moment.minute:02d}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_shape(cls, value: str) -> str:
+        slots.zone(value)
+        return value
+
+    @field_validator("prune_keep_within")
+    @classmethod
+    def _duration_shape(cls, value: str | None) -> str | None:
+        if value is None or not value.strip() or value.strip().lower() == "none":
+            return None
+        try:
+            parse_duration(value)
+        except RewindError:
+            raise ValueError(
+                f"must be a duration like 30d, 24h or 2w (or empty to keep none), not {value!r}"
+            ) from None
+        return value.strip()
 
     @property
     def effective_database_url(self) -> str:
