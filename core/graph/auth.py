@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -72,6 +73,7 @@ class MsalTokenProvider:
         self.session = build_session(config)
         self._app: Any = None
         self._lock = threading.Lock()  # one sign-in at a time; the rest then hit MSAL's cache
+        self._memo: tuple[str, float] = ("", 0.0)  # token and when to stop using it (monotonic)
 
     def __repr__(self) -> str:
         return (
@@ -79,10 +81,15 @@ class MsalTokenProvider:
         )
 
     async def access_token(self) -> str:
+        # Most calls are answered here, without a thread hop: a backup sends thousands of requests.
+        token, good_until = self._memo
+        if token and time.monotonic() < good_until:
+            return token
         return await asyncio.to_thread(self._acquire)
 
     async def invalidate(self) -> None:
         """Forget cached tokens so the next call signs in again (after Graph answered 401)."""
+        self._memo = ("", 0.0)
         await asyncio.to_thread(self._forget)
 
     def close(self) -> None:
@@ -111,7 +118,11 @@ class MsalTokenProvider:
             except Exception as exc:
                 raise error_from_exception(exc, self._config) from None
         if isinstance(result, dict) and isinstance(result.get("access_token"), str):
-            return str(result["access_token"])
+            token = str(result["access_token"])
+            lifetime = float(result.get("expires_in") or 0)
+            # Renew five minutes early; MSAL's own cache still decides whether that means a new sign-in.
+            self._memo = (token, time.monotonic() + max(0.0, lifetime - 300))
+            return token
         raise error_from_result(result if isinstance(result, dict) else {}, self._config)
 
     def _forget(self) -> None:

@@ -23,7 +23,7 @@ from core.graph.delta import DeltaQuery
 from core.graph.errors import AuthenticationFailed, ErrorKind, GraphError
 from core.graph.limiter import GraphLimiter, shared_limiter
 from core.graph.metrics import GraphMetrics
-from core.graph.paging import iter_pages
+from core.graph.paging import YIELD_EVERY, iter_pages
 from core.graph.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after, status_is_retryable
 from core.graph.transport import GraphUrls, build_http_client, transport_error
 
@@ -145,7 +145,9 @@ class GraphClient:
 
     async def iter_items(self, path: str, **kw: Any) -> AsyncIterator[dict[str, Any]]:
         async for page in self.iter_pages(path, **kw):
-            for item in page:
+            for position, item in enumerate(page):
+                if position % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # see paging.YIELD_EVERY
                 yield item
 
     def delta(

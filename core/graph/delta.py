@@ -9,11 +9,12 @@ merge for small collections and tests.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from core.graph.errors import GraphError
-from core.graph.paging import follow_links
+from core.graph.paging import YIELD_EVERY, follow_links
 
 if TYPE_CHECKING:
     from core.graph.client import GraphClient
@@ -83,7 +84,9 @@ class DeltaQuery:
         async for body in follow_links(self._client, self._start, params=self._params, headers=self._headers):
             self.pages += 1
             value = body.get("value")
-            for entry in value if isinstance(value, list) else []:
+            for position, entry in enumerate(value if isinstance(value, list) else []):
+                if position % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let the next page's request (and other types) go out meanwhile
                 if not isinstance(entry, dict):
                     continue
                 if pending is not None and entry.get("id") == pending.get("id"):

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from core.graph.client import GraphClient
 
 
+# Consumers process a page without awaiting anything, which would keep the prefetch from ever being sent;
+# iterators hand control back to the event loop every this many items.
+YIELD_EVERY = 50
+
+
 async def follow_links(
     client: GraphClient,
     start: str,
