@@ -20,8 +20,10 @@ DELTA_PAGE = 999  # the client asks for odata.maxpagesize=999
 
 
 def chain_seconds(entries: int, latency: dict[str, Any]) -> float:
+    """Sequential pages at the model's latency, with its jitter at its mean (half the ratio, added)."""
     pages = max(1, math.ceil(entries / DELTA_PAGE))
-    return float(pages * latency["read_base_s"] + entries * latency["per_item_s"])
+    mean_jitter = 1 + latency.get("jitter_ratio", 0.0) / 2
+    return float((pages * latency["read_base_s"] + entries * latency["per_item_s"]) * mean_jitter)
 
 
 def floor(em: Emulator, counters: dict[str, Any], dump: dict[str, Any], users: int) -> dict[str, float]:

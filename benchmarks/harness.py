@@ -126,23 +126,37 @@ class Measured:
 
 
 def run_rewind(env: dict[str, str], *args: str) -> Measured:
-    """Run ``rewind ARGS --json`` and take its wall time and peak RSS from the kernel (``wait4``)."""
+    """Run ``rewind ARGS --json``; wall time, and peak RSS from the child's own ``VmHWM``.
+
+    ``ru_maxrss`` from ``wait4`` is no good here: Linux carries the forking parent's high-water mark into
+    the child, and this process holds a whole tenant dump. ``VmHWM`` belongs to the child's own address
+    space and only grows, so polling it loses at most the growth of the last interval.
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-m", "rewind.cli", *args, "--json"], env=env, stdout=out, stderr=err
         )
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        peak_kb = 0
+        while proc.poll() is None:
+            peak_kb = max(peak_kb, _hwm_kb(proc.pid))
+            time.sleep(0.05)
         wall = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"rewind {' '.join(args)} failed ({proc.returncode}): {stderr[-2000:]}")
-    return Measured(
-        wall, usage.ru_maxrss / 1024, json.loads(stdout) if stdout.strip() else None, proc.returncode
-    )
+    return Measured(wall, peak_kb / 1024, json.loads(stdout) if stdout.strip() else None, proc.returncode)
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((ln for ln in status.splitlines() if ln.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])
 
 
 def tree_bytes(path: Path) -> int:

@@ -132,7 +132,7 @@ class BackupEngine:
             modes={name: o.mode for name, o in run.outcomes.items()},
             changed=changed,
             failures=run.failures,
-            logs={name: len(r.records) for name, r in logs.items()},
+            logs=dict(run.log_counts),
             duration_s=time.monotonic() - started,
             graph=self.graph.metrics.snapshot(),
             bytes_written=bytes_written,
@@ -217,6 +217,7 @@ class _Run:
         self.outcomes: dict[str, TypeOutcome] = {}
         self.failures: dict[str, str] = {}
         self.targets: set[str] = set()
+        self.log_counts: dict[str, int] = {}
         self.held: dict[str, dict[str, tuple[dict[str, Any], dict[str, LinkValue]]]] = {}
         self.put_entries: dict[str, list[Entry]] = {}
 
@@ -235,6 +236,9 @@ class _Run:
                 results[stream.name] = LogArchiveResult(dict(previous or {}))
         audits = results.get("directoryAudit")
         self.targets = audit_targets(audits.records) if audits else set()
+        self.log_counts = {name: len(result.records) for name, result in results.items()}
+        for result in results.values():  # archived already; sign-ins alone can be thousands per window
+            result.records = []
         return results
 
     # --- top-level types ------------------------------------------------------------------------------

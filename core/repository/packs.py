@@ -25,7 +25,7 @@ from core.repository.crypto import ID_BYTES, CorruptData, Sealer
 BlobKind = Literal["data", "tree", "volatile"]
 KINDS: tuple[BlobKind, ...] = ("data", "tree", "volatile")
 PACK_SIZE = 8 * 1024 * 1024
-SEGMENT_SIZE = 128 * 1024  # plaintext; one ranged read and ~50 µs to decompress
+SEGMENT_SIZE = 512 * 1024  # plaintext; one ranged read and ~0.5 ms to decompress; bigger windows compress JSON better
 ID_HEX = 2 * ID_BYTES
 _LENGTH = struct.Struct("<I")
 _HEX = frozenset("0123456789abcdef")

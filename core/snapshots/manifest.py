@@ -21,7 +21,7 @@ ENTRIES_PER_PAGE = 512
 MAX_BITS = 12
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One object in a snapshot: where its record is, and what people call it."""
 

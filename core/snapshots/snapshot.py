@@ -91,7 +91,7 @@ class SnapshotWriter:
     ) -> Entry:
         object_id = str(obj[t.id_field])
         stable = {k: v for k, v in obj.items() if k not in t.volatile and not k.endswith("@delta")}
-        volatile = {k: obj[k] for k in t.volatile if k in obj} or None
+        volatile = {k: obj[k] for k in t.volatile if obj.get(k) is not None} or None
         encoded_links, chunks = self._encode_links(links or {})
         record = {"type": t.name, "id": object_id, "object": stable, "links": encoded_links}
         entry = Entry(
