@@ -84,8 +84,12 @@ class LatencyModel:
         delay = (c.write_base_s if write else c.read_base_s) + c.per_item_s * max(items, 0)
         return delay * (1.0 + c.jitter_ratio * self._rng.random())
 
-    async def wait(self, *, write: bool, items: int, extra_s: float = 0.0) -> None:
-        delay = self.delay_s(write=write, items=items) + extra_s
+    async def wait(self, *, write: bool, items: int, extra_s: float = 0.0, spent_s: float = 0.0) -> None:
+        """Sleep so the response takes the modelled time in all: ``spent_s`` (our own work) counts toward it.
+
+        The model is Graph's response time; the emulator's CPU time on a big page is part of it, not extra.
+        """
+        delay = self.delay_s(write=write, items=items) + extra_s - spent_s
         if delay > 0:
             await asyncio.sleep(delay)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -163,9 +164,11 @@ async def execute(
         app_display_name=token.app_display_name,
         service_principal_id=token.service_principal_id,
     )
+    handling_started = time.monotonic()
     response = entry.tenant.handle(request, caller)
     slow = fault.extra_delay_s if fault is not None and fault.kind == "slow" else 0.0
-    await state.latency.wait(write=verdict.write, items=response.items, extra_s=slow)
+    spent = time.monotonic() - handling_started
+    await state.latency.wait(write=verdict.write, items=response.items, extra_s=slow, spent_s=spent)
     for name, value in verdict.headers.items():
         response.headers.setdefault(name, value)
     return done(response, write=verdict.write, items=response.items, fault=slow > 0)
