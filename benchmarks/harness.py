@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,11 +20,7 @@ from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from rewind.emulated import emulator_process
 
 
 @dataclass
@@ -80,41 +75,11 @@ class Emulator:
 
 @contextmanager
 def emulator(users: int, seed: int = 42) -> Iterator[Emulator]:
-    with tempfile.TemporaryDirectory(prefix="rewind-bench-") as tmp:
-        workdir = Path(tmp)
-        info_file = workdir / "emulator.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "rewind.cli",
-            "emulator",
-            "--tls",
-            "--port",
-            str(free_port()),
-            "--users",
-            str(users),
-            "--seed",
-            str(seed),
-            "--state-dir",
-            str(workdir),
-            "--info-file",
-            str(info_file),
-        ]
-        log = (workdir / "emulator.log").open("w")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 600
-            while not info_file.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"emulator did not start: {(workdir / 'emulator.log').read_text()[-2000:]}"
-                    )
-                time.sleep(0.5)
-            yield Emulator(json.loads(info_file.read_text()), workdir)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            log.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="rewind-bench-") as tmp,
+        emulator_process(Path(tmp), users=users, seed=seed) as info,
+    ):
+        yield Emulator(info, Path(tmp))
 
 
 @dataclass

@@ -37,19 +37,19 @@ def targets(result: dict[str, Any]) -> dict[str, bool]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    rows = ["| users | run | wall s | floor s | wall/floor | requests | RU | 429s | peak RSS MB | bytes written |",
-            "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    columns = ["users", "run", "wall s", "floor s", "wall/floor", "requests", "RU", "429s", "RSS MB", "bytes"]
+    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
         f, i = r["full"], r["incremental"]
         rows.append(
             f"| {r['users']:,} | full | {f['wall_s']} | {f['floor_s']} | {f['wall_over_floor']} | "
-            f"{f['graph_requests']:,} | {f['resource_units']:,.0f} | {f['throttled_429']} | {f['peak_rss_mb']} | "
-            f"{f['bytes_written']:,} |"
+            f"{f['graph_requests']:,} | {f['resource_units']:,.0f} | {f['throttled_429']} | "
+            f"{f['peak_rss_mb']} | {f['bytes_written']:,} |"
         )
         rows.append(
             f"| {r['users']:,} | incremental ({i['changed_objects']} changed) | {i['wall_s']} | - | - | "
-            f"{i['graph_requests']} | {i['resource_units']:,.0f} | {i['throttled_429']} | {i['peak_rss_mb']} | "
-            f"{i['bytes_written']:,} |"
+            f"{i['graph_requests']} | {i['resource_units']:,.0f} | {i['throttled_429']} | "
+            f"{i['peak_rss_mb']} | {i['bytes_written']:,} |"
         )
     return "\n".join(rows)
 

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,50 +18,10 @@ from rich.console import Console
 from rich.rule import Rule
 
 from core import permissions
+from rewind.emulated import emulator_process
 
 console = Console()
 DEMO_USERS = 500
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def emulated_tenant(workdir: Path) -> Iterator[dict[str, Any]]:
-    info_file = workdir / "emulator.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "rewind.cli",
-        "emulator",
-        "--tls",
-        "--port",
-        str(free_port()),
-        "--users",
-        str(DEMO_USERS),
-        "--seed",
-        "7",
-        "--state-dir",
-        str(workdir),
-        "--info-file",
-        str(info_file),
-    ]
-    log = (workdir / "emulator.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our own CLI
-    try:
-        deadline = time.monotonic() + 120
-        while not info_file.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the emulator did not start; see {workdir / 'emulator.log'}")
-            time.sleep(0.2)
-        yield json.loads(info_file.read_text())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def rewind(*args: str, env: dict[str, str]) -> int:
@@ -73,8 +29,18 @@ def rewind(*args: str, env: dict[str, str]) -> int:
     return subprocess.call([sys.executable, "-m", "rewind.cli", *args], env=env)  # noqa: S603
 
 
+def capture(*args: str, env: dict[str, str]) -> Any:
+    """Run a command quietly with --json, for the ids the next steps need."""
+    command = [sys.executable, "-m", "rewind.cli", *args, "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    return json.loads(done.stdout)
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="rewind-demo-") as tmp, emulated_tenant(Path(tmp)) as info:
+    with (
+        tempfile.TemporaryDirectory(prefix="rewind-demo-") as tmp,
+        emulator_process(Path(tmp), users=DEMO_USERS, seed=7) as info,
+    ):
         tenant = info["tenants"][0]
         console.print(Rule("1. An emulated Entra ID tenant"))
         console.print(
@@ -124,6 +90,9 @@ def main() -> None:
         console.print(Rule("5. The first backup: full, into a local repository"))
         cert_env["REWIND_REPOSITORY_PASSPHRASE"] = "demo passphrase: use a long one"
         rewind("backup", env=cert_env)
+        console.print("The security team approves this state as the baseline drift is measured from.")
+        first = capture("snapshots", env=cert_env)[0]["id"]
+        rewind("baseline", "set", first, env=cert_env)
 
         console.print(Rule("6. Someone makes changes"))
         changes = stage_changes(info, tenant["tenant_id"])
@@ -134,6 +103,16 @@ def main() -> None:
         rewind("backup", env=cert_env)
         rewind("snapshots", env=cert_env)
         rewind("verify", env=cert_env)
+
+        console.print(Rule("8. What changed, and who did it"))
+        rewind("diff", first, "latest", env=cert_env)
+
+        console.print(Rule("9. The alert a subscribed channel receives"))
+        console.print("Rendered from the chat-agnostic message model; Slack and Teams draw the same message.")
+        rewind("alerts", "check", first, "latest", env=cert_env)
+
+        console.print(Rule("10. The daily drift summary"))
+        rewind("summary", env=cert_env)
 
 
 def stage_changes(info: dict[str, Any], tenant_id: str) -> list[str]:

@@ -34,7 +34,9 @@ from core.snapshots import Entry, ObjectNumbers, SnapshotReader, SnapshotWriter
 from core.snapshots.snapshot import LinkValue
 
 log = structlog.get_logger("rewind.backup")
-RELATIONSHIP_CONCURRENCY = 32
+# Below the client's concurrency cap, so per-object fan-out never queues the delta chains behind it: a chain
+# of pages is what bounds a full backup's duration.
+RELATIONSHIP_CONCURRENCY = 8
 TOOL_VERSION = "0.1.0"
 
 Progress = Callable[[str, int], None]
@@ -218,6 +220,7 @@ class _Run:
         self.failures: dict[str, str] = {}
         self.targets: set[str] = set()
         self.log_counts: dict[str, int] = {}
+        self.fanout = asyncio.Semaphore(RELATIONSHIP_CONCURRENCY)  # shared by every per-object read
         self.held: dict[str, dict[str, tuple[dict[str, Any], dict[str, LinkValue]]]] = {}
         self.put_entries: dict[str, list[Entry]] = {}
 
@@ -325,7 +328,7 @@ class _Run:
                 if oid in self.targets or linked & removed:
                     self.targets.add(oid)
                     held[oid] = ({**before.object, **(before.volatile or {})}, dict(before.links))
-        sem = asyncio.Semaphore(RELATIONSHIP_CONCURRENCY)
+        sem = self.fanout
 
         async def enrich(oid: str, links: dict[str, LinkValue]) -> None:
             async with sem:
@@ -376,7 +379,7 @@ class _Run:
                     builder.delete(entry.id)
                     outcome.changed.add(entry.id)
             owners = {o for o in owners if o in stale}
-        sem = asyncio.Semaphore(RELATIONSHIP_CONCURRENCY)
+        sem = self.fanout
 
         async def read_for(owner: str) -> None:
             async with sem:

@@ -71,7 +71,7 @@ async def read_delta_full(graph: GraphClient, t: ObjectType, snap: SnapshotWrite
             continue
         if len(props) > 1 or oid not in objects:
             objects[oid] = {**objects.get(oid, {}), **props}
-        held = links.setdefault(oid, {r.name: array("q") for r in multi})
+        held = links.setdefault(oid, {r.name: array("I") for r in multi})  # 4 bytes a membership
         for name, items in changes.items():
             held[name].extend(snap.numbers.number(i) for i, gone in items if not gone)
     for oid, props in objects.items():

@@ -9,6 +9,8 @@ snapshot rewrites only its last, partly filled range.
 
 from __future__ import annotations
 
+import sys
+
 from core.snapshots.canonical import canonical_json, load_json
 from core.snapshots.port import BlobRepository, BlobWriter
 
@@ -36,6 +38,7 @@ class ObjectNumbers:
         """The id's number, assigning the next one on first sight."""
         found = self._numbers.get(object_id)
         if found is None:
+            object_id = sys.intern(object_id)  # the same id also sits in manifest entries: keep one copy
             found = len(self._ids)
             self._ids.append(object_id)
             self._numbers[object_id] = found

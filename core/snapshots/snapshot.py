@@ -8,6 +8,7 @@ rewrites one chunk, not the whole list.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ class SnapshotWriter:
         *,
         parent_id: str | None = None,
     ) -> Entry:
-        object_id = str(obj[t.id_field])
+        object_id = sys.intern(str(obj[t.id_field]))  # one copy shared with the number table and links
         stable = {k: v for k, v in obj.items() if k not in t.volatile and not k.endswith("@delta")}
         volatile = {k: obj[k] for k in t.volatile if obj.get(k) is not None} or None
         encoded_links, chunks = self._encode_links(links or {})
