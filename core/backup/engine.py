@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,12 +121,18 @@ class BackupEngine:
             record["roots"] = sorted({*record["roots"], *(root for r in logs.values() for root in r.roots)})
         snapshot_id = self.repo.save_snapshot(record)
         bytes_written = self.repo.stats.bytes_written - bytes_before
-        versions = run.versions()
         gone = snap.deleted_ids(run.parent)
-        self._catalog_snapshot(snapshot_id, record, parent, run, versions, gone, bytes_written)
         changed = {name: len(ids) for name, ids in gone.items() if ids}
-        for v in versions:
-            changed[v.object_type] = changed.get(v.object_type, 0) + 1
+        versioned: set[str] = set()
+
+        def counted() -> Iterator[ObjectVersion]:  # streamed: a full backup has one per object
+            for v in run.versions():
+                changed[v.object_type] = changed.get(v.object_type, 0) + 1
+                if run.parent is not None:
+                    versioned.add(v.object_id)
+                yield v
+
+        self._catalog_snapshot(snapshot_id, record, parent, run, counted(), versioned, gone, bytes_written)
         result = BackupResult(
             snapshot_id=snapshot_id,
             kind=kind,
@@ -167,7 +173,8 @@ class BackupEngine:
         record: dict[str, Any],
         parent: dict[str, Any] | None,
         run: _Run,
-        versions: list[ObjectVersion],
+        versions: Iterable[ObjectVersion],
+        versioned: set[str],
         gone: dict[str, set[str]],
         size: int,
     ) -> None:
@@ -188,7 +195,7 @@ class BackupEngine:
             self.catalog.record_versions(self.tenant_id, snapshot_id, versions, complete=not run.failures)
         else:
             self.catalog.record_versions(self.tenant_id, snapshot_id, versions, complete=False)
-            except_ids = {v.object_id for v in versions}.union(*gone.values())
+            except_ids = versioned.union(*gone.values())  # filled while record_versions consumed them
             self.catalog.carry_forward(
                 self.tenant_id, parent["id"] if parent else "", snapshot_id, except_ids
             )
@@ -423,12 +430,10 @@ class _Run:
     def delta_tokens_for_catalog(self) -> dict[str, str | None]:
         return {name: o.delta_link for name, o in self.outcomes.items() if o.delta_link}
 
-    def versions(self) -> list[ObjectVersion]:
+    def versions(self) -> Iterator[ObjectVersion]:
         """Object versions new in this snapshot (types read whole also re-put unchanged objects)."""
-        found = []
         for name, entries in self.put_entries.items():
             for e in entries:
                 before = self.parent.entry(name, e.id) if self.parent else None
                 if before is None or before.blob != e.blob:
-                    found.append(ObjectVersion(name, e.id, e.blob, e.name, e.principal))
-        return found
+                    yield ObjectVersion(name, e.id, e.blob, e.name, e.principal)
