@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -11,13 +10,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from emulator.config import EmulatorConfig
 from emulator.testing import EmulatorHandle, running_emulator
 from tests import s3server
+from tests.cli_helpers import as_json, env_for, rewind
 from tests.s3server import MotoS3
 
 
@@ -30,36 +29,6 @@ def tenant() -> Iterator[EmulatorHandle]:
 @pytest.fixture(scope="module")
 def s3() -> Iterator[MotoS3]:
     yield from s3server.serve()
-
-
-def env_for(handle: EmulatorHandle, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}
-    env |= {
-        "REWIND_DATA_DIR": str(tmp_path / "data"),
-        "REWIND_TENANT_ID": handle.tenant_id,
-        "REWIND_CLIENT_ID": handle.client_id,
-        "REWIND_CLIENT_SECRET": handle.client_secret,
-        "REWIND_GRAPH_URL": handle.graph_url,
-        "REWIND_AUTHORITY_HOST": handle.authority_host,
-        "SSL_CERT_FILE": str(handle.ca_path),
-        "REQUESTS_CA_BUNDLE": str(handle.ca_path),
-        **extra,
-    }
-    return env
-
-
-def rewind(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "rewind.cli", *args], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def as_json(env: dict[str, str], *args: str) -> Any:
-    return json.loads(rewind(env, *args, "--json").stdout)
 
 
 def test_backup_snapshots_show_export_verify_rebuild_prune(tenant: EmulatorHandle, tmp_path: Path) -> None:
@@ -159,7 +128,11 @@ def test_s3_problems_are_one_clear_line(tenant: EmulatorHandle, tmp_path: Path, 
     result = rewind(no_lock, "backup", check=False)
     assert result.returncode == 2 and "Object Lock" in result.stderr and result.stderr.count("\n") == 1
     unreachable = env_for(
-        tenant, tmp_path, REWIND_STORE_URL="s3://nowhere/r", REWIND_S3_ENDPOINT_URL="http://127.0.0.1:9", **creds
+        tenant,
+        tmp_path,
+        REWIND_STORE_URL="s3://nowhere/r",
+        REWIND_S3_ENDPOINT_URL="http://127.0.0.1:9",
+        **creds,
     )
     result = rewind(unreachable, "backup", check=False)
     assert result.returncode == 2 and "nowhere" in result.stderr and result.stderr.count("\n") == 1

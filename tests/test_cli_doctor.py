@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator.testing import EmulatorHandle, running_emulator
 
 from core import permissions
+from emulator.testing import EmulatorHandle, running_emulator
+from tests.cli_helpers import env_for, rewind
 
 BACKUP_ROLES = [r.permission for r in permissions.BACKUP]
 
@@ -24,35 +22,8 @@ def tenant() -> Iterator[EmulatorHandle]:
         yield handle
 
 
-def env_for(handle: EmulatorHandle, tmp_path: Path, **overrides: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}
-    env |= {
-        "REWIND_DATA_DIR": str(tmp_path / "data"),
-        "REWIND_TENANT_ID": handle.tenant_id,
-        "REWIND_CLIENT_ID": handle.client_id,
-        "REWIND_CLIENT_SECRET": handle.client_secret,
-        "REWIND_GRAPH_URL": handle.graph_url,
-        "REWIND_AUTHORITY_HOST": handle.authority_host,
-        "SSL_CERT_FILE": str(handle.ca_path),
-        "REQUESTS_CA_BUNDLE": str(handle.ca_path),
-    }
-    for key, value in overrides.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
-
-
-def rewind(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rewind.cli", *args], env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 def doctor_json(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    result = rewind(env, "doctor", "--json")
-    assert "Traceback" not in result.stderr
+    result = rewind(env, "doctor", "--json", check=False)
     return result.returncode, json.loads(result.stdout)
 
 
@@ -157,7 +128,7 @@ def test_token_problems_are_one_clear_line(
 def test_bad_configuration_is_one_line_on_stderr(
     tenant: EmulatorHandle, tmp_path: Path, overrides: dict[str, str | None], expected: str
 ) -> None:
-    result = rewind(env_for(tenant, tmp_path, **overrides), "doctor")
+    result = rewind(env_for(tenant, tmp_path, **overrides), "doctor", check=False)
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()

@@ -24,7 +24,7 @@ from core.scheduling.scheduler import Scheduler
 from core.scheduling.slots import Daily, latest_slot
 from emulator.testing import EmulatorHandle, running_emulator
 from tests.backup_helpers import rig
-from tests.test_cli_backup import env_for
+from tests.cli_helpers import env_for
 
 
 @pytest.fixture(scope="module")
