@@ -25,7 +25,8 @@ from core.repository.crypto import ID_BYTES, CorruptData, Sealer
 BlobKind = Literal["data", "tree", "volatile"]
 KINDS: tuple[BlobKind, ...] = ("data", "tree", "volatile")
 PACK_SIZE = 4 * 1024 * 1024  # a few PUTs per backup, and a bounded buffer while one fills
-SEGMENT_SIZE = 512 * 1024  # plaintext; one ranged read and ~0.5 ms to decompress; bigger windows compress JSON better
+# Plaintext per segment: one ranged read and ~0.5 ms to decompress; a longer window compresses JSON better.
+SEGMENT_SIZE = 512 * 1024
 ID_HEX = 2 * ID_BYTES
 _LENGTH = struct.Struct("<I")
 _HEX = frozenset("0123456789abcdef")
