@@ -1,7 +1,9 @@
 """``make bench``: run every benchmark and write benchmarks/results.json plus a readable table.
 
-Sizes come from ``BENCH_USERS`` (comma-separated; default 10000,100000). Targets are checked here and
-reported, never asserted in tests: these machines are shared and noisy.
+Sizes come from ``BENCH_USERS`` (comma-separated; default 10000,100000); the diff benchmark always uses
+100,000 users (``BENCH_DIFF_USERS`` overrides). ``BENCH_ONLY`` picks suites (backup, diff); a suite not run
+keeps its figures from the previous results.json. Targets are checked here and reported, never asserted in
+tests: these machines are shared and noisy.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import backup
+from benchmarks import backup, diff
 
 RESULTS = Path(__file__).with_name("results.json")
 MB = 1024 * 1024
@@ -54,28 +56,51 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def diff_table(result: dict[str, Any]) -> str:
+    rows = ["| diff of users | changed | changes | wall s (best of 3) |", "|---|---|---|---|"]
+    for label, key in (("0.5%", "half_percent"), ("all", "all_changed")):
+        part = result[key]
+        changed = f"{label} ({part['changed_users']:,})"
+        rows.append(f"| {result['users']:,} | {changed} | {part['changes']:,} | {part['wall_s']} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
-    sizes = [int(s) for s in os.environ.get("BENCH_USERS", "10000,100000").split(",") if s.strip()]
-    results = []
-    for users in sizes:
-        print(f"backup benchmark: {users:,} users", file=sys.stderr, flush=True)
-        result = backup.run(users)
-        result["targets"] = targets(result)
-        results.append(result)
-    payload = {
+    suites = {s.strip() for s in os.environ.get("BENCH_ONLY", "backup,diff").split(",") if s.strip()}
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    payload: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
         },
-        "backup": results,
+        "backup": previous.get("backup", []),
+        "diff": previous.get("diff"),
     }
+    if "backup" in suites:
+        sizes = [int(s) for s in os.environ.get("BENCH_USERS", "10000,100000").split(",") if s.strip()]
+        results = []
+        for users in sizes:
+            print(f"backup benchmark: {users:,} users", file=sys.stderr, flush=True)
+            result = backup.run(users)
+            result["targets"] = targets(result)
+            results.append(result)
+        payload["backup"] = results
+    if "diff" in suites:
+        measured = diff.run(int(os.environ.get("BENCH_DIFF_USERS", "100000")))
+        measured["targets"] = diff.targets(measured)
+        payload["diff"] = measured
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
-    print(table(results))
-    for r in results:
-        for name, ok in r["targets"].items():
-            print(f"{'PASS' if ok else 'MISS'} {r['users']:,} users: {name}")
+    if payload["backup"]:
+        print(table(payload["backup"]))
+        for r in payload["backup"]:
+            for name, ok in r["targets"].items():
+                print(f"{'PASS' if ok else 'MISS'} {r['users']:,} users: {name}")
+    if payload["diff"]:
+        print(diff_table(payload["diff"]))
+        for name, ok in payload["diff"]["targets"].items():
+            print(f"{'PASS' if ok else 'MISS'} {payload['diff']['users']:,} users: {name}")
 
 
 if __name__ == "__main__":

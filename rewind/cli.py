@@ -17,7 +17,12 @@ from core.errors import RewindError
 from core.graph import GraphError
 from core.logs import configure_logging
 from core.settings import load_settings
-from rewind import cli_repository  # noqa: F401 - registers the repository commands
+from rewind import (
+    cli_alerts,  # noqa: F401 - registers baseline, alerts, summary and destinations
+    cli_diff,  # noqa: F401 - registers diff and history
+    cli_repository,  # noqa: F401 - registers the repository commands
+    cli_schedule,  # noqa: F401 - registers scheduler and status
+)
 from rewind.cli_common import JsonOption, TenantOption, app, out, print_json
 
 
