@@ -31,18 +31,6 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _schemas = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[postgres.PostgresServer | str]:
-    """The running server, or why it could not start (tests then fail with that reason)."""
-    try:
-        server = postgres.start()
-    except postgres.PostgresUnavailable as exc:
-        yield str(exc)
-        return
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":

@@ -37,7 +37,6 @@ from core.scheduling.scheduler import Scheduler, SlotTrigger
 from core.scheduling.slots import Daily, Every, latest_slot, next_slot
 from core.scheduling.status import tenant_status
 from core.settings import load_settings
-from tests import postgres
 
 T1 = "11111111-1111-1111-1111-111111111111"
 T2 = "22222222-2222-2222-2222-222222222222"
@@ -58,17 +57,6 @@ class Clock:
 
     def advance(self, **kw: float) -> None:
         self.now += timedelta(**kw)
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[postgres.PostgresServer | str]:
-    try:
-        server = postgres.start()
-    except postgres.PostgresUnavailable as exc:
-        yield str(exc)
-        return
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
