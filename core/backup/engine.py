@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from core.backup.logs import LogArchiveResult, archive_window, audit_targets
+from core.backup.logs import LogArchiveResult, archive_window
 from core.backup.readers import (
     Sink,
     TypeOutcome,
@@ -245,10 +245,8 @@ class _Run:
                 self.failures[stream.name] = str(exc)
                 results[stream.name] = LogArchiveResult(dict(previous or {}))
         audits = results.get("directoryAudit")
-        self.targets = audit_targets(audits.records) if audits else set()
-        self.log_counts = {name: len(result.records) for name, result in results.items()}
-        for result in results.values():  # archived already; sign-ins alone can be thousands per window
-            result.records = []
+        self.targets = set(audits.targets) if audits else set()
+        self.log_counts = {name: result.count for name, result in results.items()}
         return results
 
     # --- top-level types ------------------------------------------------------------------------------

@@ -23,11 +23,21 @@ OVERLAP = timedelta(minutes=15)
 @dataclass
 class LogArchiveResult:
     state: dict[str, Any]  # goes into the snapshot record under logs.<stream>
-    records: list[dict[str, Any]] = field(default_factory=list)  # the new records, for attribution
+    count: int = 0  # records new in this window
+    targets: set[str] = field(default_factory=set)  # ids the new records name (incremental refresh)
 
     @property
     def roots(self) -> list[str]:
         return sorted(self.state.get("days", {}).values())
+
+
+@dataclass(frozen=True, order=True)
+class _Held:
+    """A record kept as its canonical bytes: a window of parsed sign-ins is tens of MB of dicts."""
+
+    at: str
+    record_id: str
+    data: bytes = field(compare=False)
 
 
 def iso(moment: datetime) -> str:
@@ -50,32 +60,42 @@ async def archive_window(
         start = datetime.fromisoformat(since_prev.replace("Z", "+00:00")) - OVERLAP
         clauses.insert(0, f"{stream.time_field} ge {iso(start)}")
     seen = set(previous.get("recent_ids", []))
-    records: list[dict[str, Any]] = []
+    held: list[_Held] = []
+    targets: set[str] = set()
     params = {"$filter": " and ".join(clauses), "$top": str(stream.page_size)}
     async for record in graph.iter_items(stream.path, params=params):
-        if str(record.get("id")) not in seen:
-            records.append(record)
-    records.sort(key=lambda r: (str(r.get(stream.time_field)), str(r.get("id"))))
+        record_id = str(record.get("id"))
+        if record_id not in seen:
+            targets |= audit_targets([record])
+            held.append(_Held(str(record.get(stream.time_field, until)), record_id, canonical_json(record)))
+    held.sort()
     days: dict[str, str] = dict(previous.get("days", {}))
-    by_day: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_day.setdefault(str(record.get(stream.time_field, until))[:10], []).append(record)
+    by_day: dict[str, list[bytes]] = {}
+    for item in held:
+        by_day.setdefault(item.at[:10], []).append(item.data)
     for day, items in sorted(by_day.items()):
-        window = writer.add_blob(canonical_json({"stream": stream.name, "until": until, "records": items}))
+        # The canonical JSON of {"records", "stream", "until"}, assembled from the records' own bytes.
+        window_json = (
+            b'{"records":['
+            + b",".join(items)
+            + b"],"
+            + canonical_json({"stream": stream.name, "until": until})[1:]
+        )
+        window = writer.add_blob(window_json)
         earlier = load_json(repo.read_blob(days[day]))["blobs"] if day in days else []
         days[day] = writer.add_blob(canonical_json({"blobs": [*earlier, window]}), kind="tree")
     horizon = iso(now - OVERLAP)
     recent = sorted(
-        {str(r["id"]) for r in records if str(r.get(stream.time_field)) >= horizon}
+        {item.record_id for item in held if item.at >= horizon}
         | {i for i in seen if since_prev and since_prev >= horizon}
     )
     state = {
         "until": until,
         "days": days,
         "recent_ids": recent,
-        "total": previous.get("total", 0) + len(records),
+        "total": previous.get("total", 0) + len(held),
     }
-    return LogArchiveResult(state, records)
+    return LogArchiveResult(state, len(held), targets if stream.name == "directoryAudit" else set())
 
 
 def audit_targets(records: list[dict[str, Any]]) -> set[str]:
