@@ -15,7 +15,6 @@ from core.registry import LOG_STREAMS, object_type
 from core.repository import Repository
 from core.retention import Dated, RetentionPolicy, snapshots_to_keep
 from core.snapshots import Entry, SnapshotReader
-from core.snapshots.manifest import read_page
 
 
 def parse_time(text: str) -> datetime:
@@ -156,7 +155,7 @@ def _differences(snap: SnapshotReader, previous: SnapshotReader) -> tuple[list[O
         for view in (now, before):
             for page in view.manifest.pages:
                 if page not in same_pages:
-                    candidates |= {e.id for e in _page_entries(snap, page)}
+                    candidates |= set(view.pages.get(page))  # cached: the lookups below reuse it
         for oid in candidates:
             current, old = now.entry(oid), before.entry(oid)
             if current is None and old is not None:
@@ -164,7 +163,3 @@ def _differences(snap: SnapshotReader, previous: SnapshotReader) -> tuple[list[O
             elif current is not None and (old is None or old.blob != current.blob):
                 new.append(_version(name, current))
     return new, gone
-
-
-def _page_entries(snap: SnapshotReader, page: str) -> list[Entry]:
-    return read_page(snap.repo, page)
