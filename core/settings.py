@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -57,6 +58,15 @@ class RewindSettings(BaseSettings):
     restore_client_id: str | None = None
     restore_client_secret: SecretStr | None = None
     restore_client_certificate: Path | None = None
+    # Who may approve restores: chat user ids, emails or Entra object ids, and/or an Entra group whose
+    # transitive members may approve. With neither set, any second person may approve.
+    approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    approver_group: str | None = None
+    restore_request_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)  # a request expires after this
+    # Plans touching privileged roles or Conditional Access need this many distinct approvers.
+    privileged_approvals: int = Field(default=2, ge=1, le=5)
+    # Accounts no restore may take out of a Conditional Access policy's exclusions (UPNs or object ids).
+    break_glass_accounts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The schedule (rewind scheduler / serve): incrementals every N minutes, a full daily at a local time.
     backup_interval_minutes: int = 15
     full_backup_time: str = "02:00"
@@ -102,6 +112,23 @@ class RewindSettings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be a URL starting with https:// (for example https://graph.microsoft.com)")
         return value.rstrip("/")
+
+    @field_validator("approvers", "break_glass_accounts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # REWIND_APPROVERS=U01ABC,alice@contoso.com reads as a list; so does a TOML array.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("approver_group")
+    @classmethod
+    def _group_id_shape(cls, value: str | None) -> str | None:
+        if value is None or _GUID.match(value):
+            return value
+        raise ValueError(
+            "must be the Entra group's object id, a GUID like 00000000-0000-0000-0000-000000000000"
+        )
 
     @field_validator("backup_interval_minutes")
     @classmethod

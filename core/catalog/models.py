@@ -167,6 +167,96 @@ class Run(CatalogTable, table=True):
     snapshot_id: str | None = None
 
 
+# --- Restore: requests, decisions, the step journal, object locks, the audit trail (revision 0003) --------
+
+
+class RestoreRequest(CatalogTable, table=True):
+    """A restore plan someone asked to run. ``version`` makes every state change a compare-and-set."""
+
+    __tablename__ = "restore_requests"
+    __table_args__ = (sa.Index("ix_restore_requests_tenant_created", "tenant_id", "created_at"),)
+
+    request_id: str = Field(primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.tenant_id", ondelete="CASCADE")
+    state: (
+        str  # pending, approved, executing, succeeded, partially_failed, failed, rejected, expired, cancelled
+    )
+    version: int = 1
+    plan_hash: str  # SHA-256 of the plan's canonical JSON: what is approved is exactly what runs
+    plan: str = Field(sa_type=sa.Text)  # the plan's canonical JSON
+    selector: str
+    snapshot_id: str
+    summary: str = Field(sa_type=sa.Text)  # one line for lists and chat
+    requester_key: str  # the resolved person (see core.restore.identity)
+    requester: str = Field(sa_type=sa.Text)  # the requester's identity as JSON (aliases, display name)
+    required_approvals: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    origin: str | None = Field(
+        default=None, sa_type=sa.Text
+    )  # where the request was made (chat message), JSON
+    result: str | None = Field(default=None, sa_type=sa.Text)  # per-object outcome as JSON
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class RestoreDecision(CatalogTable, table=True):
+    """One person's approval or rejection; the key stops the same person counting twice."""
+
+    __tablename__ = "restore_decisions"
+
+    request_id: str = Field(primary_key=True, foreign_key="restore_requests.request_id", ondelete="CASCADE")
+    person_key: str = Field(primary_key=True)
+    decision: str  # approve, reject
+    person: str = Field(sa_type=sa.Text)  # identity JSON
+    decided_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RestoreStep(CatalogTable, table=True):
+    """The journal: a step is written before it runs and after it ends, so a resumed run never repeats it."""
+
+    __tablename__ = "restore_steps"
+
+    request_id: str = Field(primary_key=True, foreign_key="restore_requests.request_id", ondelete="CASCADE")
+    action_key: str = Field(primary_key=True)
+    state: str  # started, done, failed, skipped
+    attempts: int = 1
+    new_id: str | None = None  # the id a recreated object got
+    detail: str | None = Field(default=None, sa_type=sa.Text)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RestoreLock(CatalogTable, table=True):
+    """An object an executing restore is writing; the key keeps overlapping restores from running at once."""
+
+    __tablename__ = "restore_locks"
+
+    tenant_id: str = Field(primary_key=True)
+    object_key: str = Field(primary_key=True)  # "type/id"
+    request_id: str = Field(foreign_key="restore_requests.request_id", ondelete="CASCADE")
+    locked_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEvent(CatalogTable, table=True):
+    """Append-only: every request, decision and result. ``digest`` chains each event to the one before."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_tenant_at", "tenant_id", "at"),)
+
+    # SQLite only auto-increments an INTEGER PRIMARY KEY.
+    seq: int | None = Field(
+        default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    )
+    tenant_id: str
+    at: datetime = Field(sa_type=UTCDateTime)
+    event: str  # requested, approved, rejected, refused, expired, cancelled, executing, succeeded, ...
+    request_id: str | None = None
+    actor: str | None = None  # person key, or "rewind" for the system
+    detail: str = Field(sa_type=sa.Text)  # JSON
+    digest: str  # SHA-256 over the previous digest and this event's canonical JSON
+
+
 METADATA = catalog_registry.metadata
 TENANTS = METADATA.tables["tenants"]
 SNAPSHOTS = METADATA.tables["snapshots"]
@@ -176,6 +266,11 @@ DESTINATIONS = METADATA.tables["destinations"]
 BASELINES = METADATA.tables["baselines"]
 ANNOUNCEMENTS = METADATA.tables["announcements"]
 RUNS = METADATA.tables["runs"]
+RESTORE_REQUESTS = METADATA.tables["restore_requests"]
+RESTORE_DECISIONS = METADATA.tables["restore_decisions"]
+RESTORE_STEPS = METADATA.tables["restore_steps"]
+RESTORE_LOCKS = METADATA.tables["restore_locks"]
+AUDIT_EVENTS = METADATA.tables["audit_events"]
 
 
 # --- Rows returned by (or given to) the Catalog API --------------------------------------------------------
