@@ -43,3 +43,36 @@ def graph_config(settings: RewindSettings, *, tenant_id: str | None = None) -> G
         authority_host=settings.authority_host,
         ca_bundle=ca_bundle_from_environment(),
     )
+
+
+def restore_graph_config(settings: RewindSettings, tenant_id: str | None = None) -> GraphConfig:
+    """The connection restores write through: the restore app when REWIND_RESTORE_CLIENT_ID and its secret or
+    certificate are set (so the backup app can stay read-only), else the main one."""
+    restore_fields = {
+        "REWIND_RESTORE_CLIENT_ID": settings.restore_client_id,
+        "REWIND_RESTORE_CLIENT_SECRET": settings.restore_client_secret,
+        "REWIND_RESTORE_CLIENT_CERTIFICATE": settings.restore_client_certificate,
+    }
+    if not any(value is not None for value in restore_fields.values()):
+        return graph_config(settings, tenant_id=tenant_id)
+    if settings.restore_client_id is None:
+        raise ConfigurationError(
+            "the restore credential is half-configured: set REWIND_RESTORE_CLIENT_ID too, or unset "
+            "REWIND_RESTORE_CLIENT_SECRET / REWIND_RESTORE_CLIENT_CERTIFICATE to restore with the main app"
+        )
+    if settings.restore_client_secret is None and settings.restore_client_certificate is None:
+        raise ConfigurationError(
+            "the restore credential is half-configured: set REWIND_RESTORE_CLIENT_SECRET or "
+            "REWIND_RESTORE_CLIENT_CERTIFICATE, or unset REWIND_RESTORE_CLIENT_ID to use the main app"
+        )
+    restore_settings = settings.model_copy(
+        update={
+            "client_id": settings.restore_client_id,
+            "client_secret": settings.restore_client_secret,
+            "client_certificate": settings.restore_client_certificate,
+        }
+    )
+    try:
+        return graph_config(restore_settings, tenant_id=tenant_id)
+    except ConfigurationError as exc:  # name the restore variables, not the main ones
+        raise ConfigurationError(str(exc).replace("REWIND_CLIENT_", "REWIND_RESTORE_CLIENT_")) from None

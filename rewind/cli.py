@@ -21,6 +21,7 @@ from rewind import (
     cli_alerts,  # noqa: F401 - registers baseline, alerts, summary and destinations
     cli_diff,  # noqa: F401 - registers diff and history
     cli_repository,  # noqa: F401 - registers the repository commands
+    cli_restore,  # noqa: F401 - registers restore and audit
     cli_schedule,  # noqa: F401 - registers scheduler and status
 )
 from rewind.cli_common import JsonOption, TenantOption, app, out, print_json

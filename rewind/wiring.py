@@ -9,10 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from core.catalog import Catalog
-from core.connection import graph_config
+from core.connection import graph_config, restore_graph_config
 from core.errors import ConfigurationError
 from core.graph import GraphClient, GraphConfig
 from core.repository import Passphrase, RawKey, Repository, RepositoryKey
+from core.restore.identity import is_object_id
+from core.restore.planner import PlanOptions
+from core.restore.service import ApprovalPolicy, RestoreService
 from core.settings import RewindSettings
 from core.store import Retention, open_store
 
@@ -88,3 +91,35 @@ async def resolve_tenant_id(graph: GraphClient, configured: str) -> str:
     """Repositories are keyed by the tenant's GUID, which a domain name in the settings does not give."""
     claims = await graph.token_claims()
     return str(claims.get("tid") or configured)
+
+
+def restore_service(settings: RewindSettings, catalog: Catalog) -> RestoreService:
+    """The restore workflow over the catalog, each tenant's repository and the restore credential."""
+
+    def repository_for(tenant_id: str) -> Repository:
+        return open_repository(settings, tenant_id, create=False)
+
+    def graph_for(tenant_id: str) -> GraphClient:
+        return GraphClient(restore_graph_config(settings, tenant_id=tenant_id))
+
+    return RestoreService(
+        catalog=catalog,
+        repository_for=repository_for,
+        graph_for=graph_for,
+        policy=ApprovalPolicy.from_settings(settings),
+        options=PlanOptions(break_glass=tuple(settings.break_glass_accounts)),
+    )
+
+
+async def tenant_guid(settings: RewindSettings, tenant: str | None) -> str:
+    """Restore requests and repositories are keyed by the tenant's GUID; a configured domain is resolved."""
+    configured = tenant or settings.tenant_id
+    if not configured:
+        raise ConfigurationError(
+            "no tenant: set REWIND_TENANT_ID to the tenant's GUID or domain (or pass --tenant)"
+        )
+    if is_object_id(configured):
+        return configured.lower()
+    _config, graph = tenant_graph(settings, configured)
+    async with graph:
+        return await resolve_tenant_id(graph, configured)

@@ -80,6 +80,12 @@ class ObjectType:
     principal_field: str | None = None  # userPrincipalName for users, appId for apps: how people name it
     throttle_class: Literal["identity", "conditional_access", "reports"] = "identity"
     synced_flag: str | None = None  # property that marks on-premises-mastered objects
+    # Restore: properties that find an object a killed run may already have created (never created twice).
+    natural_key: tuple[str, ...] = ()
+    # Restore: where a recreate POSTs when not ``list_path`` ("{field}" filled from the body).
+    create_path: str | None = None
+    # Restore: properties never sent when creating (server-assigned, or settable only through other calls).
+    create_omit: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -10,6 +10,10 @@ PRINCIPALS = ("user", "group", "servicePrincipal")
 
 USER = ObjectType(
     name="user",
+    natural_key=("userPrincipalName",),
+    create_omit=frozenset(
+        {"proxyAddresses", "assignedLicenses", "onPremisesLastSyncDateTime", "onPremisesSamAccountName"}
+    ),
     title="users",
     list_path="/users",
     delta_path="/users/delta",
@@ -67,6 +71,8 @@ USER = ObjectType(
 
 GROUP = ObjectType(
     name="group",
+    natural_key=("mailNickname",),
+    create_omit=frozenset({"membershipRuleProcessingState", "expirationDateTime", "renewedDateTime"}),
     title="groups",
     list_path="/groups",
     delta_path="/groups/delta",
@@ -119,6 +125,7 @@ GROUP = ObjectType(
 
 APPLICATION = ObjectType(
     name="application",
+    natural_key=("displayName",),
     title="app registrations",
     list_path="/applications",
     delta_path="/applications/delta",
@@ -139,6 +146,8 @@ APPLICATION = ObjectType(
 
 SERVICE_PRINCIPAL = ObjectType(
     name="servicePrincipal",
+    natural_key=("appId",),
+    create_omit=frozenset({"appDisplayName", "servicePrincipalNames", "publisherName"}),
     title="enterprise apps (service principals)",
     list_path="/servicePrincipals",
     delta_path="/servicePrincipals/delta",
@@ -156,6 +165,9 @@ SERVICE_PRINCIPAL = ObjectType(
 
 APP_ROLE_ASSIGNMENT = ObjectType(
     name="appRoleAssignment",
+    natural_key=("principalId", "resourceId", "appRoleId"),
+    create_path="/servicePrincipals/{resourceId}/appRoleAssignedTo",
+    create_omit=frozenset({"principalDisplayName", "principalType", "resourceDisplayName"}),
     title="app role assignments",
     list_path="/servicePrincipals/{parent}/appRoleAssignedTo",
     parent="servicePrincipal",
@@ -173,6 +185,7 @@ APP_ROLE_ASSIGNMENT = ObjectType(
 
 OAUTH2_GRANT = ObjectType(
     name="oauth2PermissionGrant",
+    natural_key=("clientId", "consentType", "principalId", "resourceId"),
     title="delegated permission grants",
     list_path="/oauth2PermissionGrants",
     delta_path="/oauth2PermissionGrants/delta",
@@ -189,6 +202,8 @@ OAUTH2_GRANT = ObjectType(
 
 ROLE_DEFINITION = ObjectType(
     name="unifiedRoleDefinition",
+    natural_key=("displayName",),
+    create_omit=frozenset({"isBuiltIn", "templateId", "version"}),
     title="role definitions",
     list_path="/roleManagement/directory/roleDefinitions",
     page_size=None,
@@ -199,6 +214,7 @@ ROLE_DEFINITION = ObjectType(
 
 ROLE_ASSIGNMENT = ObjectType(
     name="unifiedRoleAssignment",
+    natural_key=("principalId", "roleDefinitionId", "directoryScopeId"),
     title="directory role assignments",
     list_path="/roleManagement/directory/roleAssignments",
     page_size=None,
@@ -214,6 +230,9 @@ ROLE_ASSIGNMENT = ObjectType(
 
 ROLE_ELIGIBILITY = ObjectType(
     name="unifiedRoleEligibilitySchedule",
+    natural_key=("principalId", "roleDefinitionId", "directoryScopeId"),
+    create_path="/roleManagement/directory/roleEligibilityScheduleRequests",
+    create_omit=frozenset({"memberType", "status", "createdUsing", "modifiedDateTime", "appScopeId"}),
     title="PIM eligible assignments",
     list_path="/roleManagement/directory/roleEligibilitySchedules",
     page_size=None,
@@ -229,6 +248,7 @@ ROLE_ELIGIBILITY = ObjectType(
 
 NAMED_LOCATION = ObjectType(
     name="namedLocation",
+    natural_key=("displayName",),
     title="named locations",
     list_path="/identity/conditionalAccess/namedLocations",
     page_size=None,
@@ -241,6 +261,7 @@ NAMED_LOCATION = ObjectType(
 
 AUTH_STRENGTH = ObjectType(
     name="authenticationStrengthPolicy",
+    natural_key=("displayName",),
     title="authentication strengths",
     list_path="/policies/authenticationStrengthPolicies",
     page_size=None,
@@ -252,6 +273,7 @@ AUTH_STRENGTH = ObjectType(
 
 CA_POLICY = ObjectType(
     name="conditionalAccessPolicy",
+    natural_key=("displayName",),
     title="Conditional Access policies",
     list_path="/identity/conditionalAccess/policies",
     page_size=None,
@@ -321,6 +343,8 @@ CROSS_TENANT_DEFAULT = ObjectType(
 
 CROSS_TENANT_PARTNER = ObjectType(
     name="crossTenantAccessPolicyConfigurationPartner",
+    natural_key=("tenantId",),
+    create_omit=frozenset({"isInMultiTenantOrganization"}),
     title="cross-tenant access partners",
     list_path="/policies/crossTenantAccessPolicy/partners",
     page_size=None,
@@ -333,6 +357,7 @@ CROSS_TENANT_PARTNER = ObjectType(
 
 ADMINISTRATIVE_UNIT = ObjectType(
     name="administrativeUnit",
+    natural_key=("displayName",),
     title="administrative units",
     list_path="/directory/administrativeUnits",
     delta_path="/directory/administrativeUnits/delta",

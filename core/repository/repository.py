@@ -414,6 +414,11 @@ class Repository:
     def __repr__(self) -> str:
         return f"Repository({self.store.properties.location}, encrypted={self.encrypted})"
 
+    def put_object(self, key: str, data: bytes) -> None:
+        """A small write-once object beside the snapshots (the audit trail): sealed like every repository
+        file, under the repository's lock; unlike ``put``, raises AlreadyExists when the key is taken."""
+        self.store.put(key, self.sealer.seal(data), if_absent=True, retention=self.lock)
+
 
 class RepositoryWriter:
     """Adds blobs into packs; ``flush`` (or leaving the ``with`` block cleanly) makes them durable."""

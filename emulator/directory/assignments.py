@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from typing import TYPE_CHECKING
@@ -54,7 +55,7 @@ def create_assignment(t: Tenant, ctx: Ctx, collection: str, obj_id: str, as_reso
         if existing.get("resourceId") == resource_id and existing.get("appRoleId") == role_id:
             raise bad_request("Permission being assigned already exists on the object.")
     obj: Obj = {
-        "id": secrets.token_urlsafe(32),
+        "id": _assignment_id(principal_id),
         "appRoleId": role_id,
         "createdDateTime": iso(ctx.now),
         "deletedDateTime": None,
@@ -208,3 +209,12 @@ def remove_scoped_member(t: Tenant, ctx: Ctx, unit_id: str, membership_id: str) 
         [t.audit_target("users", user)],
     )
     return GraphResponse(204)
+
+
+def _assignment_id(principal_id: str) -> str:
+    """Graph's app role assignment ids start with the principal's GUID bytes (then 16 random bytes)."""
+    try:
+        head = uuid.UUID(principal_id).bytes_le
+    except ValueError:
+        return secrets.token_urlsafe(32)
+    return base64.urlsafe_b64encode(head + secrets.token_bytes(16)).rstrip(b"=").decode()
