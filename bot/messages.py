@@ -377,3 +377,25 @@ def summary_message(
         footer=f"Rewind daily summary · {clock(now, tz)}",
         more_action=action_id("all", summary.reference) if more and summary.reference else None,
     )
+
+
+# --- restore request actions -------------------------------------------------------------------------------
+
+REQUEST_ACTIONS = ("approve", "reject")
+
+
+def request_action_id(verb: str, request_id: str) -> str:
+    """``approve:<request id>``: the button carries only the opaque request id, never the plan."""
+    if verb not in REQUEST_ACTIONS:
+        raise ValueError(f"unknown request action {verb!r}")
+    if not request_id or ":" in request_id:
+        raise ValueError(f"not a request id: {request_id[:40]!r}")
+    return f"{verb}:{request_id}"
+
+
+def parse_request_action(value: str) -> tuple[str, str]:
+    """``(verb, request_id)`` of an action id built by :func:`request_action_id`."""
+    verb, _, request_id = value.partition(":")
+    if verb not in REQUEST_ACTIONS or not request_id or ":" in request_id:
+        raise ValueError(f"not a Rewind request action id: {value[:40]!r}")
+    return verb, request_id

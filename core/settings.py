@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -75,6 +75,21 @@ class RewindSettings(BaseSettings):
     prune_keep_within: str | None = "30d"
     prune_keep_daily: int = Field(default=30, ge=0)
     prune_keep_monthly: int = Field(default=12, ge=0)
+    # rewind serve: where the HTTP listener binds (Slack's request URL points here), and Slack's Web API root
+    # (a Slack-compatible gateway, or the mock server in tests).
+    host: str = "127.0.0.1"
+    port: int = Field(default=3978, ge=1, le=65535)
+    slack_api_url: str = "https://slack.com/api/"
+    # Slack's own variable names, without the REWIND_ prefix; secrets, so they never print.
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -104,7 +119,7 @@ class RewindSettings(BaseSettings):
             "must be the application (client) id, a GUID like 00000000-0000-0000-0000-000000000000"
         )
 
-    @field_validator("graph_url", "authority_host", "s3_endpoint_url")
+    @field_validator("graph_url", "authority_host", "s3_endpoint_url", "slack_api_url")
     @classmethod
     def _url_shape(cls, value: str | None) -> str | None:
         if value is None:

@@ -23,6 +23,7 @@ from rewind import (
     cli_repository,  # noqa: F401 - registers the repository commands
     cli_restore,  # noqa: F401 - registers restore and audit
     cli_schedule,  # noqa: F401 - registers scheduler and status
+    cli_serve,  # noqa: F401 - registers serve (the Slack app)
 )
 from rewind.cli_common import JsonOption, TenantOption, app, out, print_json
 
