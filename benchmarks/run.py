@@ -1,7 +1,8 @@
 """``make bench``: run every benchmark and write benchmarks/results.json plus a readable table.
 
 Sizes come from ``BENCH_USERS`` (comma-separated; default 10000,100000); the diff benchmark always uses
-100,000 users (``BENCH_DIFF_USERS`` overrides). ``BENCH_ONLY`` picks suites (backup, diff); a suite not run
+100,000 users (``BENCH_DIFF_USERS`` overrides); the restore benchmark recreates ``BENCH_RESTORE_USERS``
+(default 1000) hard-deleted users. ``BENCH_ONLY`` picks suites (backup, diff, restore, ...); a suite not run
 keeps its figures from the previous results.json. Targets are checked here and reported, never asserted in
 tests: these machines are shared and noisy.
 """
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import backup, diff
+from benchmarks import backup, diff, restore, slack_ack
 
 RESULTS = Path(__file__).with_name("results.json")
 MB = 1024 * 1024
@@ -77,6 +78,8 @@ def main() -> None:
         },
         "backup": previous.get("backup", []),
         "diff": previous.get("diff"),
+        "slack": previous.get("slack"),
+        "restore": previous.get("restore"),
     }
     if "backup" in suites:
         sizes = [int(s) for s in os.environ.get("BENCH_USERS", "10000,100000").split(",") if s.strip()]
@@ -91,6 +94,17 @@ def main() -> None:
         measured = diff.run(int(os.environ.get("BENCH_DIFF_USERS", "100000")))
         measured["targets"] = diff.targets(measured)
         payload["diff"] = measured
+    if "slack" in suites:
+        measured = slack_ack.run()
+        measured["targets"] = slack_ack.targets(measured)
+        payload["slack"] = measured
+    if "restore" in suites:
+        measured = restore.run(
+            int(os.environ.get("BENCH_RESTORE_TENANT_USERS", "5000")),
+            int(os.environ.get("BENCH_RESTORE_USERS", "1000")),
+        )
+        measured["targets"] = restore.targets(measured)
+        payload["restore"] = measured
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     if payload["backup"]:
         print(table(payload["backup"]))
@@ -101,6 +115,20 @@ def main() -> None:
         print(diff_table(payload["diff"]))
         for name, ok in payload["diff"]["targets"].items():
             print(f"{'PASS' if ok else 'MISS'} {payload['diff']['users']:,} users: {name}")
+    if payload["restore"]:
+        print(restore.table(payload["restore"]))
+        for name, ok in payload["restore"]["targets"].items():
+            print(
+                f"{'PASS' if ok else 'MISS'} restore of {payload['restore']['deleted_users']:,} users: {name}"
+            )
+
+    if payload.get("slack"):
+        slack = payload["slack"]
+        print(
+            f"slack ack: p50 {slack['p50_ms']} ms, p99 {slack['p99_ms']} ms over {slack['requests']} requests"
+        )
+        for name, ok in slack["targets"].items():
+            print(f"{'PASS' if ok else 'MISS'} slack: {name}")
 
 
 if __name__ == "__main__":
