@@ -21,6 +21,7 @@ from bot.conversation import Conversation, MessageRef
 from bot.identity import ChatUser, IdentityRefused, resolve_person
 from bot.messages import MAX_ITEMS, Message, cut
 from bot.restore_messages import (
+    action_line,
     plan_attachment,
     progress_message,
     refusal_message,
@@ -34,6 +35,7 @@ from core.alerts.rules import RuleBook
 from core.catalog.notify import list_destinations
 from core.errors import RewindError
 from core.restore.approval import RequestState
+from core.restore.model import Action
 
 log = structlog.get_logger(__name__)
 OPEN_STATES = ("pending", "approved", "executing")
@@ -70,7 +72,10 @@ async def open_request(
     """Plan, record the request, post it with Approve/Reject, and put the full plan in its thread."""
     service = _service(ctx)
     person = await resolve_person(account, tenant_id=tenant_id, entra=ctx.entra)
-    asked = f"the {selector.count(',') + 1} objects of the alert" if alert else selector
+    count = selector.count(",") + 1
+    asked = selector
+    if alert:
+        asked = f"the {count} objects of the alert" if count > 1 else "the object of the alert"
     await convo.tell(Message("⏳ Planning the restore…", "info", [cut(f"{asked} in {tenant_id}")]))
     origin: dict[str, Any] = {"platform": convo.platform, "channel": convo.channel, "team": account.team}
     if alert:
@@ -245,8 +250,7 @@ class _Progress:
         else:
             self.done += 1
         action = getattr(event, "action", None)
-        name = getattr(action, "display_name", None) or getattr(action, "object_id", "")
-        self.last = f"{state} {getattr(getattr(action, 'operation', None), 'value', '')} '{name}'"
+        self.last = f"{state}: {action_line(action)}" if isinstance(action, Action) else state
         if self.line is not None and time.monotonic() - self.edited >= self.ctx.progress_interval:
             self.edited = time.monotonic()
             try:

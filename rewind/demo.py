@@ -1,6 +1,8 @@
-"""``make demo``: start an emulated tenant and show what ``rewind doctor`` sees, with two credentials.
+"""``make demo``: the whole story on an emulated tenant, from ``rewind doctor`` to a two-person restore.
 
-Later issues extend this until it tells the whole story: backup, incident, alert, approval and restore.
+Credentials, a full backup, changes by a named person, an incremental backup, the diff, the alert and the
+daily summary; then an incident, its alert, a restore plan, a refused self-approval, a colleague's approval,
+the restore with its verification and the audit trail; then the same incident handled from Slack.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from core import permissions
+from rewind.demo_slack import run_slack_demo
 from rewind.emulated import emulator_process
 
 console = Console()
@@ -113,6 +116,101 @@ def main() -> None:
 
         console.print(Rule("10. The daily drift summary"))
         rewind("summary", env=cert_env)
+
+        restore_story(info, tenant["tenant_id"], cert_env)
+
+
+def restore_story(info: dict[str, Any], tenant_id: str, backup_env: dict[str, str]) -> None:
+    """An incident, its alert, and a restore that only runs once a second person approves it."""
+    people = demo_people(info, tenant_id)
+    (_, responder), (_, colleague), (_, lead) = people
+    # Restores write with their own app registration; the backup app above stays read-only.
+    env = {
+        **backup_env,
+        "REWIND_RESTORE_CLIENT_ID": info["client_id"],
+        "REWIND_RESTORE_CLIENT_SECRET": info["client_secret"],
+        "REWIND_APPROVERS": f"{responder},{colleague},{lead}",
+    }
+    console.print(Rule("11. An incident: a security group named by a Conditional Access policy is purged"))
+    for line in purge_policy_group(info, tenant_id, actor=colleague):
+        console.print(f"  - {line}", highlight=False)
+    before = capture("snapshots", env=env)[0]["id"]
+    rewind("backup", env=env)
+
+    console.print(Rule("12. The alert"))
+    rewind("alerts", "check", before, "latest", env=env)
+
+    console.print(Rule("13. What a restore would do, before anyone approves it"))
+    rewind("restore", "plan", "deleted", "since", "1h", "--from", before, env=env)
+
+    console.print(Rule(f"14. {responder} asks for the restore"))
+    request = capture(
+        "restore", "request", "deleted", "since", "1h", "--from", before, "--as", responder, env=env
+    )
+    request_id = str(request["id"])
+    console.print(f"Request {request_id[:8]}: {request['summary']}", highlight=False)
+
+    console.print(Rule("15. Approving your own request is refused"))
+    rewind("restore", "approve", request_id, "--as", responder, env=env)
+
+    console.print(Rule(f"16. {colleague} approves"))
+    console.print("The plan rewrites Conditional Access policies, so it needs two approvers besides you.")
+    rewind("restore", "approve", request_id, "--as", colleague, env=env)
+
+    console.print(Rule(f"17. {lead} approves too: the restore runs and is verified"))
+    rewind("restore", "approve", request_id, "--as", lead, env=env)
+
+    console.print(Rule("18. Back as it was: the group under a new id, and the policies naming it again"))
+    rewind("backup", env=env)
+    rewind("diff", before, "latest", env=env)
+
+    console.print(Rule("19. The audit trail, hash-chained and written once to the store"))
+    rewind("audit", "--verify", env=env)
+
+    console.print(Rule("20. The same, from Slack (a local stand-in for Slack's Web API)"))
+    run_slack_demo(env, lambda: purge_policy_group(info, tenant_id, actor=colleague), people)
+
+
+def demo_people(info: dict[str, Any], tenant_id: str) -> list[tuple[str, str]]:
+    """(name, UPN) of the one on call and two colleagues who may approve restores."""
+    with httpx.Client(verify=info["ca_path"], base_url=info["base_url"]) as admin:
+        dump = admin.get(f"/_emulator/tenants/{tenant_id}/dump").json()
+    cloud = sorted(
+        (u["userPrincipalName"], u["displayName"])
+        for u in dump["objects"]["users"].values()
+        if not u.get("onPremisesSyncEnabled") and u.get("accountEnabled")
+    )
+    return [(name, upn) for upn, name in cloud[:3]]
+
+
+def purge_policy_group(info: dict[str, Any], tenant_id: str, *, actor: str) -> list[str]:
+    """Delete a security group that a Conditional Access policy names, then purge it from the recycle bin."""
+    with httpx.Client(verify=info["ca_path"], base_url=info["base_url"]) as admin:
+        dump = admin.get(f"/_emulator/tenants/{tenant_id}/dump").json()
+        groups = dump["objects"]["groups"]
+        named = sorted(
+            {
+                (policy["displayName"], group_id)
+                for policy in dump["objects"]["conditionalAccessPolicies"].values()
+                for key in ("includeGroups", "excludeGroups")
+                for group_id in policy["conditions"]["users"].get(key) or []
+                if group_id in groups and dump["members"].get(group_id)
+            }
+        )
+        policy_name, group_id = named[0]
+
+        def act(method: str, path: str) -> None:
+            payload = {"method": method, "path": path, "actor": {"userPrincipalName": actor}}
+            admin.post(f"/_emulator/tenants/{tenant_id}/act", json=payload).raise_for_status()
+
+        act("DELETE", f"/groups/{group_id}")
+        act("DELETE", f"/directory/deletedItems/{group_id}")
+    group = groups[group_id]["displayName"]
+    members = len(dump["members"][group_id])
+    return [
+        f"{actor} deleted the group '{group}' ({members} members), which '{policy_name}' names",
+        f"{actor} purged it from the recycle bin: Entra ID can no longer bring it back",
+    ]
 
 
 def stage_changes(info: dict[str, Any], tenant_id: str) -> list[str]:

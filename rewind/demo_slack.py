@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from adapters.slack.server import EVENTS_PATH, start_site, web_app
 from adapters.slack.web import ChannelPacer, SlackNotifier, SlackWeb, make_client
 from bot.notify import alert_after_backup
 from core.alerts.rules import RuleBook
+from core.logs import configure_logging
 from core.settings import load_settings
 from emulator.slack.api import BOT_TOKEN, MockSlack
 from emulator.slack.signing import SignedClient
@@ -47,19 +48,30 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
 
 
 def run_slack_demo(
-    env: Mapping[str, str], incident: Callable[[], Any], *, console: Console | None = None
+    env: Mapping[str, str],
+    incident: Callable[[], Any],
+    people: Sequence[tuple[str, str]],
+    *,
+    console: Console | None = None,
 ) -> None:
     """Subscribe #secops, back up, stage ``incident``, back up: the alert, Restore…, a refused self-approval,
-    a colleague's approval, the restore and its result, each message printed as Slack would show it."""
+    a colleague's approval, the restore and its result, each message printed as Slack would show it.
+
+    ``people`` are (name, email) of the one on call and the approvers; their Slack accounts resolve through
+    users.info to these emails, and from there to their Entra users."""
+    configure_logging("WARNING", json=False)
     with _environment(env):
-        asyncio.run(_demo(incident, console or Console()))
+        asyncio.run(_demo(incident, people, console or Console()))
 
 
-async def _demo(incident: Callable[[], Any], console: Console) -> None:
+async def _demo(incident: Callable[[], Any], people: Sequence[tuple[str, str]], console: Console) -> None:
     settings = load_settings()
     async with MockSlack() as mock:
-        mock.add_user("UALICE", team="T1", name="Alice (on call)", email="alice@example.org")
-        mock.add_user("UBOB", team="T1", name="Bob (security lead)", email="bob@example.org")
+        slack_users = [f"U{n:02d}{name.split()[0].upper()}" for n, (name, _) in enumerate(people)]
+        for user, (name, email) in zip(slack_users, people, strict=True):
+            mock.add_user(user, team="T1", name=name, email=email)
+        on_call, *approvers = slack_users
+        first = people[0][0].split()[0]
         shown = 0
 
         def show(step: str) -> None:
@@ -84,9 +96,9 @@ async def _demo(incident: Callable[[], Any], console: Console) -> None:
                     slack = SignedClient(
                         session, f"http://127.0.0.1:{port}{EVENTS_PATH}", SECRET, mock.response_url()
                     )
-                    await slack.command("subscribe alerts", user="UALICE", channel=CHANNEL)
+                    await slack.command("subscribe alerts", user=on_call, channel=CHANNEL)
                     await adapter.idle()
-                    show("/rewind subscribe alerts (Alice, in #secops)")
+                    show(f"/rewind subscribe alerts ({first}, in #secops)")
                     assert ctx.backup is not None and ctx.default_tenant is not None
                     tenant = ctx.default_tenant
                     before = await ctx.backup(tenant)
@@ -105,19 +117,18 @@ async def _demo(incident: Callable[[], Any], console: Console) -> None:
                     show("The alert after the next scheduled backup")
                     alert = mock.of("chat.postMessage")[-1]
                     restore = _button(alert, "Restore…")
-                    await slack.click(restore, message_ts=alert_ts(mock), user="UALICE", channel=CHANNEL)
+                    await slack.click(restore, message_ts=alert_ts(mock), user=on_call, channel=CHANNEL)
                     await adapter.idle()
-                    show("Alice presses Restore…")
+                    show(f"{first} presses Restore…")
                     request_ts = alert_ts(mock)
                     approve = _button(mock.of("chat.postMessage")[-1], "Approve")
-                    await slack.click(approve, message_ts=request_ts, user="UALICE", channel=CHANNEL)
+                    await slack.click(approve, message_ts=request_ts, user=on_call, channel=CHANNEL)
                     await adapter.idle()
-                    show("Alice tries to approve her own request")
-                    await slack.click(approve, message_ts=request_ts, user="UBOB", channel=CHANNEL)
-                    await adapter.idle()
-                    show(
-                        "Bob approves: the restore runs, the message is updated, the result is in the thread"
-                    )
+                    show(f"{first} tries to approve the request they made")
+                    for user, (name, _) in zip(approvers, people[1:], strict=True):
+                        await slack.click(approve, message_ts=request_ts, user=user, channel=CHANNEL)
+                        await adapter.idle()
+                        show(f"{name} approves: the message is updated for everyone")
             finally:
                 await runner.cleanup()
 
