@@ -214,3 +214,37 @@ async def test_a_process_killed_mid_run_resumes(handle: EmulatorHandle, tmp_path
         result = await s.executor().run(plan, request_id=request_id)
         assert result.status == "succeeded", result.to_json()
         assert_restored_once(handle, before, group, gone)
+
+
+@pytest.mark.parametrize("kill_after", [3, 22])  # inside the first bind PATCH's links, inside the second's
+async def test_killed_in_the_middle_of_coalesced_adds(
+    handle: EmulatorHandle, tmp_path: Path, kill_after: int
+) -> None:
+    status, body = handle.act(
+        "POST",
+        "/groups",
+        {"displayName": "Bound", "mailEnabled": False, "mailNickname": "bound", "securityEnabled": True},
+    )
+    assert status == 201, body
+    group, present = str(body["id"]), set[str]()
+    users = users_of(handle.dump())
+    assert len(users) > kill_after  # two bind PATCHes: 20 links, then the rest
+    async with setup_for(handle, tmp_path) as s:
+        plan = await s.plan([add_member(group, u) for u in users])
+        request_id = s.request(plan)
+        done = 0
+
+        async def dies(event: StepEvent) -> None:
+            nonlocal done
+            done += event.state == "done"
+            if done >= kill_after:
+                raise Killed
+
+        with pytest.raises(Killed):
+            await s.executor().run(plan, request_id=request_id, progress=dies)
+        states = [row.state for row in s.journal.steps(request_id).values()]
+        assert "started" in states, "the kill should leave links whose PATCH landed but were never journaled"
+        result = await s.executor().run(plan, request_id=request_id)
+        assert result.status == "succeeded", result.to_json()
+        assert sorted(handle.dump()["members"][group]) == sorted(present | set(users))
+        assert all(row.state == "done" for row in s.journal.steps(request_id).values())

@@ -17,18 +17,19 @@ def levels(actions: Sequence[Action]) -> list[list[Action]]:
     depth: dict[str, int] = {}
     pending = list(actions)
     while pending:
-        progressed = False
-        for action in list(pending):
+        waiting: list[Action] = []
+        for action in pending:
             deps = [d for d in action.depends_on if d in keys]
             if all(d in depth for d in deps):
                 depth[action.key] = 1 + max((depth[d] for d in deps), default=-1)
-                pending.remove(action)
-                progressed = True
-        if not progressed:
+            else:
+                waiting.append(action)
+        if len(waiting) == len(pending):
             top = max(depth.values(), default=-1)
-            for offset, action in enumerate(pending, 1):
+            for offset, action in enumerate(waiting, 1):
                 depth[action.key] = top + offset
             break
+        pending = waiting
     grouped: dict[int, list[Action]] = {}
     for action in actions:
         grouped.setdefault(depth[action.key], []).append(action)

@@ -1,7 +1,8 @@
 """Run an approved plan: re-validate, write step by step from the journal, then verify.
 
 Steps run in dependency levels (an action runs once everything it depends on succeeded); inside a level the
-directory writes go out as ``$batch`` requests of 20, several at once, under the client's limiter; the
+directory writes go out as ``$batch`` requests of 20, several at once, under the client's limiter, with the
+adds to one group's members or owners coalesced into ``@odata.bind`` PATCHes of 20 links (exec_links); the
 Conditional Access ones go one by one (that service allows one request a second). Each step is journaled
 before it is sent and after its answer, so a killed run resumes without doing anything twice.
 """
@@ -19,10 +20,11 @@ from core.graph import BatchRequest, GraphClient, GraphError
 from core.restore.errors import PlanDrifted
 from core.restore.exec_bodies import NEW_PASSWORD_NOTE, PasswordFactory, strong_password
 from core.restore.exec_levels import levels
+from core.restore.exec_links import Unit, units_of
 from core.restore.journal import FINISHED, Journal, StepRow, encode_detail
 from core.restore.live import LiveTenant, ObjectRef, Presence, fingerprint
 from core.restore.model import Action, Operation, Plan
-from core.restore.verify import ObjectOutcome, verify
+from core.restore.verify import LAG_RETRIES, ObjectOutcome, verify
 from core.restore.writes import (
     StepWrite,
     UnsupportedAction,
@@ -136,7 +138,15 @@ class RestoreExecutor:
         await run.execute()
         steps = self.journal.steps(request_id)
         new_ids = self.journal.new_ids(request_id)
-        outcomes = await verify(plan, self.live, steps, new_ids)
+        outcomes = await verify(
+            plan,
+            self.live,
+            steps,
+            new_ids,
+            retries=min(self.lag_retries, LAG_RETRIES),
+            delay_s=self.lag_delay_s,
+            sleep=self.sleep,
+        )
         return _result(plan, steps, new_ids, outcomes)
 
 
@@ -241,42 +251,60 @@ class _Run:
 
     async def _run_level(self, writes: list[StepWrite]) -> None:
         batched = [w for w in writes if len(w.calls) == 1 and w.calls[0].batchable]
-        single = [w for w in writes if w not in batched]
-        chunks = [batched[i : i + MAX_BATCH] for i in range(0, len(batched), MAX_BATCH)]
+        in_batches = {id(w) for w in batched}
+        single = [w for w in writes if id(w) not in in_batches]
+        units = units_of(batched)
+        chunks = [units[i : i + MAX_BATCH] for i in range(0, len(units), MAX_BATCH)]
         jobs = [self._chunk(chunk) for chunk in chunks]
         if single:
             jobs.append(self._one_by_one(single))
         await _all_or_cancel(jobs)
 
-    async def _chunk(self, chunk: list[StepWrite]) -> None:
+    async def _chunk(self, units: list[Unit]) -> None:
+        """One ``$batch`` of up to 20 requests; a refused bind PATCH is sent again as single adds."""
         async with self.sem:
-            self.journal.begin_many(self.request_id, [w.action.key for w in chunk])
-            for write in chunk:
+            writes = [w for unit in units for w in unit.writes]
+            self.journal.begin_many(self.request_id, [w.action.key for w in writes])
+            for write in writes:
                 await self._emit(StepEvent(write.action, "started"))
-            pending = chunk
-            for attempt in range(self.x.lag_retries + 1):
-                requests = [
-                    BatchRequest(str(i), w.calls[0].method, w.calls[0].path, w.calls[0].body)
-                    for i, w in enumerate(pending)
-                ]
-                try:
-                    answers = await self.x.graph.batch(requests)
-                except GraphError as exc:
-                    for write in pending:
+            fallback = await self._send_units(units)
+            for start in range(0, len(fallback), MAX_BATCH):
+                await self._send_units([Unit.single(w) for w in fallback[start : start + MAX_BATCH]])
+
+    async def _send_units(self, units: list[Unit]) -> list[StepWrite]:
+        """Send ``units`` as one ``$batch``, retrying replication lag; the link steps of refused bind
+        PATCHes come back to be sent one by one (all-or-nothing: none of their links was added)."""
+        fallback: list[StepWrite] = []
+        pending = units
+        for attempt in range(self.x.lag_retries + 1):
+            requests = [
+                BatchRequest(str(i), u.call.method, u.call.path, u.call.body) for i, u in enumerate(pending)
+            ]
+            try:
+                answers = await self.x.graph.batch(requests)
+            except GraphError as exc:
+                for unit in pending:
+                    for write in unit.writes:
                         await self._fail(write.action, str(exc))
-                    return
-                lagging: list[StepWrite] = []
-                created = self.created
-                for write, answer in zip(pending, answers, strict=True):
-                    verdict, reason = judge(write, write.calls[0], answer.status, answer.body, created)
-                    if verdict is Verdict.LAG and attempt < self.x.lag_retries:
-                        lagging.append(write)
-                    else:
-                        await self._settle(write, verdict, reason, answer.body)
-                if not lagging:
-                    return
-                await self.x.sleep(self.x.lag_delay_s * 2**attempt)
-                pending = lagging
+                return fallback
+            lagging: list[Unit] = []
+            created = self.created
+            for unit, answer in zip(pending, answers, strict=True):
+                verdict, reason = judge(unit.writes[0], unit.call, answer.status, answer.body, created)
+                if verdict is Verdict.LAG and attempt < self.x.lag_retries:
+                    lagging.append(unit)
+                elif not unit.coalesced:
+                    await self._settle(unit.writes[0], verdict, reason, answer.body)
+                elif verdict is Verdict.DONE:
+                    for write in unit.writes:
+                        await self._done(write, None, None)
+                else:
+                    fallback.extend(unit.writes)
+            if not lagging:
+                return fallback
+            await self.x.sleep(self.x.lag_delay_s * 2**attempt)
+            pending = lagging
+        return fallback
 
     async def _one_by_one(self, writes: list[StepWrite]) -> None:
         for write in writes:

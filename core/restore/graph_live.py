@@ -19,6 +19,7 @@ from core.registry import ObjectType, RestoreMode, object_type
 from core.restore.live import LiveObject, ObjectRef, Presence
 
 _PRINCIPAL_PATHS = ("/users", "/groups", "/servicePrincipals")
+_IN_VALUES = 15  # values in one ``$filter=... in (...)``: Graph's limit on directory object queries
 _CA_DELETED = {
     "conditionalAccessPolicy": "/identity/conditionalAccess/deletedItems/policies",
     "namedLocation": "/identity/conditionalAccess/deletedItems/namedLocations",
@@ -207,18 +208,25 @@ class GraphLiveTenant:
         }
 
     async def holders(self, type_name: str, prop: str, values: Iterable[str]) -> dict[str, list[str]]:
-        """For each value, the ids of live objects of the type whose ``prop`` equals it ($filter, batched)."""
+        """For each value, the ids of live objects of the type whose ``prop`` equals it (case-insensitive).
+
+        Asked as ``$filter=prop in (...)`` with up to 15 values a query, batched: checking the names of
+        1,000 recreated users costs 67 queries, not 1,000."""
         t = object_type(type_name)
         wanted = sorted(set(values))
+        chunks = [wanted[i : i + _IN_VALUES] for i in range(0, len(wanted), _IN_VALUES)]
         requests = [
-            BatchRequest(str(n), "GET", f"{t.list_path}?$filter={_equals(prop, value)}&$select=id")
-            for n, value in enumerate(wanted)
+            BatchRequest(str(n), "GET", f"{t.list_path}?$filter={_in(prop, chunk)}&$select=id,{prop}")
+            for n, chunk in enumerate(chunks)
         ]
-        out: dict[str, list[str]] = {}
-        for value, request, response in zip(wanted, requests, await self._batch(requests), strict=True):
+        by_value: dict[str, list[str]] = {}
+        for request, response in zip(requests, await self._batch(requests), strict=True):
             self._raise_for(request, response)
-            out[value] = [str(item["id"]) for item in _values(response.body)]
-        return out
+            for item in _values(response.body):
+                value = item.get(prop)
+                if isinstance(value, str):
+                    by_value.setdefault(value.lower(), []).append(str(item["id"]))
+        return {value: by_value.get(value.lower(), []) for value in wanted}
 
     async def _batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
         return await self.graph.batch(requests) if requests else []
@@ -231,9 +239,9 @@ class GraphLiveTenant:
             )
 
 
-def _equals(prop: str, value: str) -> str:
-    literal = value.replace("'", "''")  # OData doubles quotes inside a string literal
-    return quote(f"{prop} eq '{literal}'", safe="'")
+def _in(prop: str, values: Sequence[str]) -> str:
+    literals = ",".join("'" + value.replace("'", "''") + "'" for value in values)  # OData doubles quotes
+    return quote(f"{prop} in ({literals})", safe="'(),")
 
 
 def _values(page: Any) -> list[dict[str, Any]]:

@@ -8,8 +8,9 @@ a recreated app's new appId are already in its bodies, or not in them at all).
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,6 +33,8 @@ _MAIN = {
 }
 _PRIORITY = ("restored", "recreated", "patched", "relinked")
 _MAX_SHOWN = 3
+LAG_RETRIES = 4  # re-reads of an object that does not match yet: 0.5 + 1 + 2 + 4 s of pauses at most
+LAG_DELAY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,18 @@ class ObjectOutcome:
 
 
 async def verify(
-    plan: Plan, live: LiveTenant, steps: Mapping[str, StepRow], new_ids: Mapping[str, str]
+    plan: Plan,
+    live: LiveTenant,
+    steps: Mapping[str, StepRow],
+    new_ids: Mapping[str, str],
+    *,
+    retries: int = LAG_RETRIES,
+    delay_s: float = LAG_DELAY_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> list[ObjectOutcome]:
+    """One outcome per object of the plan. An object that does not match yet is read again with growing
+    pauses (``retries`` times): a write only just made may not have replicated to the replica that answers
+    the read. What still differs after that is a mismatch."""
     groups: dict[tuple[str, str], list[Action]] = {}
     for action in plan.actions:
         groups.setdefault((action.object_type, action.object_id), []).append(action)
@@ -79,10 +92,18 @@ async def verify(
             outcomes[key] = early
         else:
             to_read.append(key)
-    refs = [ObjectRef(t, new_ids.get(i, i)) for t, i in to_read]
-    lives = await live.fetch_many(refs) if refs else []
-    for key, found in zip(to_read, lives, strict=True):
-        outcomes[key] = _compare(key, groups[key], found, steps, new_ids)
+    for attempt in range(retries + 1):
+        refs = [ObjectRef(t, new_ids.get(i, i)) for t, i in to_read]
+        lives = await live.fetch_many(refs) if refs else []
+        again: list[tuple[str, str]] = []
+        for key, found in zip(to_read, lives, strict=True):
+            outcomes[key] = _compare(key, groups[key], found, steps, new_ids)
+            if outcomes[key].status == "mismatch":
+                again.append(key)
+        if not again or attempt == retries:
+            break
+        await sleep(delay_s * 2**attempt)
+        to_read = again
     return [outcomes[key] for key in groups]
 
 

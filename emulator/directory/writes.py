@@ -362,8 +362,13 @@ def update(t: Tenant, ctx: Ctx, collection: str, obj_id: str) -> GraphResponse:
         raise bad_request("Navigation property binding is not supported on this resource.")
     if links and obj.get("onPremisesSyncEnabled"):
         raise bad_request(SYNCED_MESSAGE)
+    # Binds follow the $ref rules: no manual members on a dynamic group, no group inside itself.
+    if links.get("members") and "DynamicMembership" in (obj.get("groupTypes") or []):
+        raise bad_request("Members of a group with dynamic membership can't be added or removed manually.")
     for nav, ids in links.items():
         for target in ids:
+            if target == obj_id:
+                raise bad_request("An object can't be added to its own relationship.")
             if store.relations[nav].has(obj_id, target):
                 raise already_referenced(nav)
     changes = store.update(collection, obj_id, props)
