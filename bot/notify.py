@@ -21,7 +21,7 @@ from core.alerts.finding import Finding
 from core.alerts.rules import RuleBook
 from core.alerts.summary import build_summary
 from core.catalog import Catalog
-from core.catalog.notify import DestinationRow, destinations_for
+from core.catalog.notify import DestinationRow, destinations_for, muted
 from core.errors import RewindError
 from core.repository import Repository
 
@@ -76,8 +76,9 @@ async def alert_after_backup(
     delivered: dict[str, Finding] = {}
     errors: list[str] = []
     for destination in destinations_for(catalog, tenant_id, "alerts"):
+        quiet = muted(catalog, destination.destination_id, tenant_id, now)
         alert = aggregate(
-            screened.fresh,
+            [f for f in screened.fresh if f.fingerprint not in quiet],
             tenant_id=tenant_id,
             before=analysis.before,
             after=analysis.after,

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from bot.alert_actions import alert_for_channel
 from bot.context import BotContext, RequestLike, RestoreServicePort
 from bot.conversation import Conversation, MessageRef
 from bot.identity import ChatUser, IdentityRefused, resolve_person
@@ -29,10 +30,6 @@ from bot.restore_messages import (
     result_message,
     state_of,
 )
-from core.alerts.aggregate import aggregate
-from core.alerts.analysis import analyse
-from core.alerts.rules import RuleBook
-from core.catalog.notify import list_destinations
 from core.errors import RewindError
 from core.restore.approval import RequestState
 from core.restore.model import Action
@@ -137,24 +134,7 @@ def alert_selector(
     ctx: BotContext, tenant_id: str, before_id: str, after_id: str, convo: Conversation
 ) -> str:
     """``objects type/id,...``: the objects the alert sent to this channel listed (its minimum severity)."""
-    repo = ctx.repository_for(tenant_id)
-    before = ctx.catalog.snapshot(tenant_id, before_id)
-    after = ctx.catalog.snapshot(tenant_id, after_id)
-    book = RuleBook.from_environment()
-    book.refresh()
-    analysis = analyse(ctx.catalog, repo, tenant_id, before, after, book.current)
-    floor = "warning"
-    for row in list_destinations(ctx.catalog, tenant_id):
-        if row.platform == convo.platform and row.channel == convo.channel:
-            floor = row.min_severity
-            break
-    alert = aggregate(
-        analysis.findings,
-        tenant_id=tenant_id,
-        before=analysis.before,
-        after=analysis.after,
-        min_severity=floor,
-    )
+    alert = alert_for_channel(ctx, tenant_id, before_id, after_id, convo).alert
     objects = alert.restore_hint["objects"] if alert is not None else []
     if not objects:
         raise RewindError("this alert names no object a restore could put back")

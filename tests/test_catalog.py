@@ -107,7 +107,7 @@ def test_migrations_build_the_models_schema_from_an_empty_database(catalog_url: 
             tables = set(sa.inspect(conn).get_table_names())
             assert {"tenants", "snapshots", "object_versions", "delta_tokens", VERSION_TABLE} <= tables
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            assert context.get_current_heads() == ("0003",)
+            assert context.get_current_heads() == ("0004",)
             assert compare_metadata(context, METADATA) == []  # the migration and the models agree
             if conn.dialect.name == "sqlite":
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"

@@ -133,6 +133,53 @@ async def test_alert_restore_refused_self_approval_then_approved_and_executed(tm
             assert len([p for p in thread if "Restore done" in p["text"]]) == 1, "executed once"
 
 
+async def test_mute_24h_quiets_that_alert_in_that_channel_only(tmp_path: Path) -> None:
+    with running_emulator(users=40, seed=4) as tenant:
+        async with rig(tenant, tmp_path) as r, MockSlack() as mock:
+            people(mock)
+            first = await r.backup()
+            users = sorted(tenant.dump()["objects"]["users"].values(), key=lambda u: u["id"])
+            victim = next(u for u in users[5:] if not u.get("onPremisesSyncEnabled"))
+            assert (
+                tenant.act("DELETE", f"/users/{victim['id']}", actor=users[0]["userPrincipalName"])[0] == 204
+            )
+            second = await r.backup()
+            ctx = BotContext(
+                catalog=r.catalog, repository_for=lambda _t: r.repo, default_tenant=tenant.tenant_id
+            )
+            add_destination(r.catalog, platform="slack", channel="CSEC", tenant_id="*")
+            add_destination(r.catalog, platform="slack", channel="COPS", tenant_id="*")
+            web = SlackWeb(make_client(BOT_TOKEN, mock.base_url), pacer=ChannelPacer(0.0))
+
+            async def alert(now: datetime) -> list[str]:
+                sent = await alert_after_backup(
+                    r.catalog,
+                    r.repo,
+                    tenant.tenant_id,
+                    first.snapshot_id,
+                    second.snapshot_id,
+                    SlackNotifier(web, ctx),
+                    RuleBook(default_rules()),
+                    now,
+                )
+                return sorted(s.destination.channel for s in sent)
+
+            assert await alert(datetime.now(UTC)) == ["COPS", "CSEC"]
+            posted = next(p for p in mock.of("chat.postMessage") if p["channel"] == "CSEC")
+            async with serve(ctx, mock) as slack:
+                await slack.client.click(
+                    buttons(posted)["Mute 24h"], message_ts="1700000000.000001", user="UALICE"
+                )
+                await slack.settle()
+            confirmation = mock.of("chat.postMessage")[-1]
+            assert confirmation["channel"] == "CSEC" and "Muted for 24 h" in confirmation["text"]
+            assert "Alice Responder muted 1 finding" in json.dumps(confirmation, ensure_ascii=False)
+            # Past the 6 h repeat window the change is announced again, except where it was muted...
+            assert await alert(datetime.now(UTC) + timedelta(hours=7)) == ["COPS"]
+            # ...and once the mute is over, there too.
+            assert await alert(datetime.now(UTC) + timedelta(hours=25)) == ["COPS", "CSEC"]
+
+
 # --- a 5,000-object plan, with a stand-in for the restore service -----------------------------------------
 
 

@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import render
 from adapters.slack.web import SlackConversation, SlackWeb
-from bot import queries, restore_flow
+from bot import alert_actions, queries, restore_flow
 from bot.commands import COMMAND, Invocation, UsageError, handle_command, parse, usage_reply
 from bot.context import BotContext
 from bot.conversation import MessageRef
@@ -204,16 +204,8 @@ async def _on_action(adapter: SlackAdapter, body: dict[str, Any]) -> None:
             if reply.attachment is not None:
                 await convo.upload(reply.attachment, thread=clicked or ref)
         else:  # mute
-            await convo.tell(
-                Message(
-                    "🔕 Not muted",
-                    "info",
-                    [
-                        "Muting single alerts is not available yet: repeated changes are held back for 6 h "
-                        "anyway, and `/rewind unsubscribe alerts` stops alerts in this channel"
-                    ],
-                )
-            )
+            account = await adapter.web.user(team, user_id)
+            await alert_actions.mute_alert(ctx, convo, account, f"{tenant_id}:{before_id}:{after_id}")
     except Exception as exc:
         await convo.tell(Message("🚫 Not done", "warning", [restore_flow.refusal_text(exc)]))
         if not isinstance(exc, ValueError):

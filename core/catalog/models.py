@@ -257,6 +257,21 @@ class AuditEvent(CatalogTable, table=True):
     digest: str  # SHA-256 over the previous digest and this event's canonical JSON
 
 
+class Mute(CatalogTable, table=True):
+    """An alert someone muted in one destination: the same findings stay quiet there until ``until``."""
+
+    __tablename__ = "mutes"
+
+    destination_id: str = Field(
+        primary_key=True, foreign_key="destinations.destination_id", ondelete="CASCADE"
+    )
+    fingerprint: str = Field(primary_key=True)  # a finding's rule + object (core.alerts.finding)
+    tenant_id: str
+    until: datetime = Field(sa_type=UTCDateTime)
+    muted_by: str | None = None
+    muted_at: datetime = Field(sa_type=UTCDateTime)
+
+
 METADATA = catalog_registry.metadata
 TENANTS = METADATA.tables["tenants"]
 SNAPSHOTS = METADATA.tables["snapshots"]
@@ -271,6 +286,7 @@ RESTORE_DECISIONS = METADATA.tables["restore_decisions"]
 RESTORE_STEPS = METADATA.tables["restore_steps"]
 RESTORE_LOCKS = METADATA.tables["restore_locks"]
 AUDIT_EVENTS = METADATA.tables["audit_events"]
+MUTES = METADATA.tables["mutes"]
 
 
 # --- Rows returned by (or given to) the Catalog API --------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from core.catalog.catalog import Catalog
 from core.catalog.errors import Ambiguous, NotFound
-from core.catalog.models import ANNOUNCEMENTS, BASELINES, DESTINATIONS, SNAPSHOTS
+from core.catalog.models import ANNOUNCEMENTS, BASELINES, DESTINATIONS, MUTES, SNAPSHOTS
 
 PLATFORMS = ("test", "slack", "teams")
 SEVERITIES = ("info", "warning", "critical")  # the alert rules' vocabulary, least severe first
@@ -401,3 +401,45 @@ __all__ = [
     "resume_destination",
     "set_baseline",
 ]
+
+
+# --- mutes -------------------------------------------------------------------------------------------------
+
+
+def mute(
+    catalog: Catalog,
+    destination_id: str,
+    tenant_id: str,
+    fingerprints: Iterable[str],
+    *,
+    until: datetime,
+    muted_by: str | None = None,
+) -> int:
+    """Silence these findings in one destination until ``until`` (a later mute extends an earlier one)."""
+    wanted = sorted(set(fingerprints))
+    now = catalog.clock()
+    with catalog.writing() as conn:
+        destination_id = str(_require_destination(conn, destination_id).destination_id)
+        for fingerprint in wanted:
+            key = (MUTES.c.destination_id == destination_id) & (MUTES.c.fingerprint == fingerprint)
+            conn.execute(MUTES.delete().where(key))
+            conn.execute(
+                MUTES.insert().values(
+                    destination_id=destination_id,
+                    fingerprint=fingerprint,
+                    tenant_id=tenant_id,
+                    until=until,
+                    muted_by=muted_by,
+                    muted_at=now,
+                )
+            )
+    return len(wanted)
+
+
+def muted(catalog: Catalog, destination_id: str, tenant_id: str, now: datetime) -> frozenset[str]:
+    """The fingerprints muted in this destination for this tenant at ``now``."""
+    query = sa.select(MUTES.c.fingerprint).where(
+        MUTES.c.destination_id == destination_id, MUTES.c.tenant_id == tenant_id, MUTES.c.until > now
+    )
+    with catalog.reading() as conn:
+        return frozenset(str(row[0]) for row in conn.execute(query))
