@@ -55,7 +55,7 @@ def serve(
     ]
     if missing:
         raise ConfigurationError(
-            f"set {', '.join(missing)}: manifest/slack/README.md shows where Slack shows them"
+            f"set {', '.join(missing)}: the README's Slack section shows where Slack shows them"
         )
     asyncio.run(
         run_server(
