@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -17,7 +17,7 @@ from rich.table import Table
 from core.errors import RewindError
 from core.restore.executor import StepEvent
 from core.restore.identity import Person, is_object_id
-from core.restore.model import Plan
+from core.restore.model import Action, Plan
 from core.restore.service import RequestState, RequestView, RestoreService
 from core.retention import parse_duration
 from core.settings import RewindSettings, load_settings
@@ -61,12 +61,23 @@ _STATE_STYLE = {
     RequestState.CANCELLED: "dim",
 }
 _OK_STATES = (RequestState.SUCCEEDED, RequestState.PENDING, RequestState.APPROVED)
+T = TypeVar("T")
 
 
 @contextmanager
 def _service(settings: RewindSettings) -> Iterator[RestoreService]:
     with catalog_session(settings) as catalog:
         yield restore_service(settings, catalog)
+
+
+def _served(settings: RewindSettings, act: Callable[[RestoreService], Awaitable[T]]) -> T:
+    """What ``act`` returns, run with a restore service over the catalog (closed afterwards)."""
+
+    async def go() -> T:
+        with _service(settings) as service:
+            return await act(service)
+
+    return asyncio.run(go())
 
 
 def person_of(value: str | None) -> Person:
@@ -95,13 +106,8 @@ def plan(
     """Preview what a restore would do: counts by action, the riskiest items, warnings."""
     settings = load_settings()
     text = " ".join(selector)
-
-    async def make() -> Plan:
-        tenant_id = await tenant_guid(settings, tenant)
-        with _service(settings) as service:
-            return await service.plan(tenant_id, text, snapshot=snapshot)
-
-    made = asyncio.run(make())
+    tenant_id = asyncio.run(tenant_guid(settings, tenant))
+    made = _served(settings, lambda service: service.plan(tenant_id, text, snapshot=snapshot))
     json_path, csv_path = _save_plan(settings, made, csv_file)
     if as_json:
         print_json({**made.to_json(), "plan_hash": made.plan_hash})
@@ -125,13 +131,10 @@ def request(
     settings = load_settings()
     requester = person_of(person)
     text = " ".join(selector)
-
-    async def ask() -> RequestView:
-        tenant_id = await tenant_guid(settings, tenant)
-        with _service(settings) as service:
-            return await service.request(tenant_id, text, requester=requester, snapshot=snapshot)
-
-    view = asyncio.run(ask())
+    tenant_id = asyncio.run(tenant_guid(settings, tenant))
+    view = _served(
+        settings, lambda service: service.request(tenant_id, text, requester=requester, snapshot=snapshot)
+    )
     if as_json:
         print_json(view.to_json())
         return
@@ -158,17 +161,15 @@ def approve(
     settings = load_settings()
     approver = person_of(person)
 
-    async def decide() -> RequestView:
-        with _service(settings) as service:
-            view = await service.approve(request_id, approver=approver)
-            if view.state is RequestState.APPROVED and not no_run:
-                if not as_json:
-                    out.print(f"Request {view.short_id} approved: restoring...", highlight=False)
-                view = await service.execute(view.request_id, progress=None if as_json else _progress)
-            return view
+    async def decide(service: RestoreService) -> RequestView:
+        view = await service.approve(request_id, approver=approver)
+        if view.state is RequestState.APPROVED and not no_run:
+            if not as_json:
+                out.print(f"Request {view.short_id} approved: restoring...", highlight=False)
+            view = await service.execute(view.request_id, progress=None if as_json else _progress)
+        return view
 
-    view = asyncio.run(decide())
-    _finish(view, as_json)
+    _finish(_served(settings, decide), as_json)
 
 
 @restore_app.command()
@@ -183,12 +184,7 @@ def reject(
     """Reject a request: one rejection ends it."""
     settings = load_settings()
     who = person_of(person)
-
-    async def decide() -> RequestView:
-        with _service(settings) as service:
-            return await service.reject(request_id, person=who, reason=reason)
-
-    _finish(asyncio.run(decide()), as_json)
+    _finish(_served(settings, lambda service: service.reject(request_id, person=who, reason=reason)), as_json)
 
 
 @restore_app.command()
@@ -196,12 +192,7 @@ def cancel(request_id: RequestId, person: AsOption = None, as_json: JsonOption =
     """Withdraw a pending or approved request (the requester or an approver)."""
     settings = load_settings()
     who = person_of(person)
-
-    async def withdraw() -> RequestView:
-        with _service(settings) as service:
-            return await service.cancel(request_id, person=who)
-
-    _finish(asyncio.run(withdraw()), as_json)
+    _finish(_served(settings, lambda service: service.cancel(request_id, person=who)), as_json)
 
 
 @restore_app.command()
@@ -216,14 +207,13 @@ def run(
     settings = load_settings()
     progress = None if as_json else _progress
 
-    async def go() -> RequestView:
-        with _service(settings) as service:
-            view = service.get(request_id)
-            if view.state is RequestState.EXECUTING:
-                return await service.resume(view.request_id, progress=progress, force=force)
-            return await service.execute(view.request_id, progress=progress)
+    async def go(service: RestoreService) -> RequestView:
+        view = service.get(request_id)
+        if view.state is RequestState.EXECUTING:
+            return await service.resume(view.request_id, progress=progress, force=force)
+        return await service.execute(view.request_id, progress=progress)
 
-    _finish(asyncio.run(go()), as_json)
+    _finish(_served(settings, go), as_json)
 
 
 # --- reading --------------------------------------------------------------------------------------------
@@ -351,8 +341,7 @@ def render_plan(made: Plan) -> None:
             note = f" ({escape(action.reason)})" if action.reason else ""
             target = f" {action.relationship} -> {action.target_id}" if action.relationship else ""
             out.print(
-                f"  {action.risk.value.upper():<8} {action.operation.value.replace('_', ' ')} "
-                f"{action.object_type} {escape(action.display_name)}{escape(target)}{note}",
+                f"  {action.risk.value.upper():<8} {_action_words(action)}{escape(target)}{note}",
                 highlight=False,
             )
     if made.warnings:
@@ -428,11 +417,12 @@ async def _progress(event: StepEvent) -> None:
     mark = {"done": "[green]done[/]", "failed": "[red]failed[/]", "skipped": "[dim]skipped[/]"}[event.state]
     extra = f" -> {event.new_id}" if event.new_id else ""
     error = f": {escape(event.error)}" if event.error else ""
-    out.print(
-        f"  {mark} {action.operation.value.replace('_', ' ')} {action.object_type} "
-        f"{escape(action.display_name)}{extra}{error}",
-        highlight=False,
-    )
+    out.print(f"  {mark} {_action_words(action)}{extra}{error}", highlight=False)
+
+
+def _action_words(action: Action) -> str:
+    """An action as a line says it: "recreate group Sales"."""
+    return f"{action.operation.value.replace('_', ' ')} {action.object_type} {escape(action.display_name)}"
 
 
 def _finish(view: RequestView, as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from core.errors import RewindError
 
@@ -33,3 +34,28 @@ class PlanDrifted(RestoreError):
     def __init__(self, message: str, keys: Sequence[str]) -> None:
         super().__init__(message)
         self.keys = list(keys)
+
+
+RefusalReason = Literal[
+    "self_approval",
+    "not_approver",
+    "not_requester",
+    "expired",
+    "drifted",
+    "not_pending",
+    "already_decided",
+    "overlap",
+    "not_approved",
+]
+
+
+class ApprovalRefused(RestoreError):
+    """A decision or a run the rules do not allow; ``reason`` is machine-readable, the message one line."""
+
+    def __init__(self, reason: RefusalReason, message: str) -> None:
+        super().__init__(message)
+        self.reason: RefusalReason = reason
+
+
+class RequestNotFound(RestoreError):
+    """No request, or more than one, matches the id or prefix given."""
