@@ -215,6 +215,10 @@ async def test_hard_deleted_group_in_a_policy(rig: Rig, handle: EmulatorHandle) 
     patch = next(a for a in p.actions if a.key == f"patch:conditionalAccessPolicy:{policy_id}")
     assert recreate in patch.depends_on
     assert gid in str(patch.body)  # the old id: the executor rewrites it to the new one
+    # People approving see which object the reference will name, not the stale id twice.
+    group_name = dump["objects"]["groups"][gid]["displayName"]
+    change = next(c for c in patch.changes if gid in c.live)  # the policy still names the purged group
+    assert change.snapshot == [f"<new id of group '{group_name}'>" if v == gid else v for v in change.live]
     assert patch.risk is Risk.CRITICAL
     keys = [a.key for a in p.actions]
     assert keys.index(recreate) < keys.index(patch.key)

@@ -79,5 +79,17 @@ def _rewrite(draft: PlanDraft, holder: Holder) -> None:
     base = dict((draft.actions[key].body or {}) if key in draft.actions else {})
     current = {top: base.get(top, source.get(top))}
     body = {**base, **with_value_at(current, holder.name, holder.target_id)}
-    change = PropertyChange(holder.name, values_at(current, holder.name), values_at(body, holder.name))
+    # The live value often still names the purged object's old id, so show the people approving which
+    # object the rewritten reference will name; the body keeps the old id, which the run maps to the new one.
+    target = _label(draft, holder.target_id)
+    shown = [f"<new id of {target}>" if v == holder.target_id else v for v in values_at(body, holder.name)]
+    change = PropertyChange(holder.name, values_at(current, holder.name), shown)
     draft.patch(t, stored, name, {top: body[top]}, [change])
+
+
+def _label(draft: PlanDraft, object_id: str) -> str:
+    type_name = draft.recreated.get(object_id)
+    stored = draft.reader.get(type_name, object_id) if type_name else None
+    if type_name is None or stored is None:
+        return object_id
+    return f"{type_name} '{display(object_type(type_name), stored.object, object_id)}'"
