@@ -566,6 +566,18 @@ async def test_bucket_bursts_then_paces_and_corrects_from_actual_units() -> None
     assert limiter.snapshot()["resource_units"]["waits"] == 2
 
 
+async def test_writes_spend_nearly_their_whole_quota_while_reads_keep_headroom() -> None:
+    # The write quota (3,000 per 150 s) is per app and tenant and restores write through their own app:
+    # only 1% is kept back for clock skew. Resource units are shared with other readers: 5% kept back.
+    clock = FakeClock()
+    limiter = GraphLimiter(1000, clock=clock)
+    assert limiter.resource_units.rate == pytest.approx(100 * 0.95)
+    assert limiter.writes.rate == pytest.approx(20 * 0.99)
+    assert await limiter.acquire(RequestCost(writes=3000)) == 0.0  # the whole burst at once
+    assert await limiter.acquire(RequestCost(writes=99)) == pytest.approx(99 / 19.8)
+    assert GraphLimiter(1000, clock=clock, write_headroom=0.5).writes.rate == pytest.approx(10)
+
+
 async def test_a_429_pauses_every_waiting_task_and_the_rate_recovers_slowly() -> None:
     clock = VirtualClock()
     limiter = GraphLimiter(1000, clock=clock, headroom=1.0)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection
 
 from core.registry import object_type
 from core.restore.exec_links import MAX_BINDS, units_of
@@ -49,6 +51,30 @@ async def test_members_of_one_group_cost_one_write_per_20(handle: EmulatorHandle
         assert sorted(handle.dump()["members"][group]) == sorted(users)
         steps = s.journal.steps(request_id)
         assert len(steps) == len(users) and {row.state for row in steps.values()} == {"done"}
+
+
+async def test_a_batch_is_journaled_in_two_transactions(handle: EmulatorHandle, tmp_path: Path) -> None:
+    # Started before the $batch is sent, ended after its answer: one commit each way, not one per step.
+    group = new_group(handle, "journaled")
+    users = users_of(handle.dump())[:45]
+    async with setup_for(handle, tmp_path) as s:
+        plan = await s.plan([add_member(group, u) for u in users])
+        request_id = s.request(plan)
+        catalog = s.journal.catalog
+        opened = 0
+        writing = catalog.writing
+
+        def counted() -> AbstractContextManager[Connection]:
+            nonlocal opened
+            opened += 1
+            return writing()
+
+        catalog.writing = counted  # type: ignore[method-assign]
+        result = await s.executor().run(plan, request_id=request_id)
+        catalog.writing = writing  # type: ignore[method-assign]
+        assert result.status == "succeeded", result.to_json()
+        assert opened == 2
+        assert {row.state for row in s.journal.steps(request_id).values()} == {"done"}
 
 
 async def test_a_link_already_there_falls_back_to_single_adds(handle: EmulatorHandle, tmp_path: Path) -> None:

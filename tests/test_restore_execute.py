@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from core.catalog import Catalog
-from core.catalog.models import RESTORE_REQUESTS
 from core.connection import restore_graph_config
 from core.errors import ConfigurationError
 from core.graph import ClientSecret, GraphClient, GraphConfig
@@ -32,6 +31,7 @@ from core.settings import RewindSettings
 from core.store import open_store
 from emulator.testing import EmulatorHandle, running_emulator
 from tests.backup_helpers import Rig, graph_config_for
+from tests.restore_helpers import new_request
 
 CA_PER_S = 200
 WRITE_ROLES = [
@@ -91,32 +91,6 @@ class Setup:
 
     def request(self, plan: Plan) -> str:
         return new_request(self.rig.catalog, plan)
-
-
-def new_request(catalog: Catalog, plan: Plan) -> str:
-    """A bare approved request row: the journal's steps belong to one."""
-    request_id = uuid.uuid4().hex
-    now = datetime.now(UTC)
-    catalog.upsert_tenant(plan.tenant_id)
-    with catalog.writing() as conn:
-        conn.execute(
-            RESTORE_REQUESTS.insert().values(
-                request_id=request_id,
-                tenant_id=plan.tenant_id,
-                state="executing",
-                plan_hash=plan.plan_hash,
-                plan=plan.canonical().decode(),
-                selector=plan.selector,
-                snapshot_id=plan.snapshot_id,
-                summary=plan.summary_line(),
-                requester_key="test:requester",
-                requester="{}",
-                created_at=now,
-                expires_at=now + timedelta(minutes=30),
-                updated_at=now,
-            )
-        )
-    return request_id
 
 
 def roomy_limiter() -> GraphLimiter:

@@ -21,6 +21,9 @@ _RECOVERY_PER_S = 0.01  # +1% of nominal per second: from half speed back to ful
 _CALM_S = 2.0
 _EPSILON = 1e-6
 _MIN_DELAY_S = 0.001  # 429s of requests already in flight when the first one arrived don't halve again
+# The write quota is per app and tenant, and restores write through their own app registration, so no other
+# client spends it: only a sliver is kept back, for the skew between our clock and Graph's window.
+WRITE_HEADROOM = 0.99
 
 
 class Clock(Protocol):
@@ -117,16 +120,25 @@ class TokenBucket:
 
 
 class GraphLimiter:
-    """Per-tenant buckets for identity resource units, writes, Conditional Access and reports (§5)."""
+    """Per-tenant buckets for identity resource units, writes, Conditional Access and reports (§5).
+
+    ``headroom`` is the share of Graph's rate used for the shared read quotas (other tools of the tenant
+    read too); ``write_headroom`` the share of the write quota (3,000 per 150 s per app and tenant).
+    """
 
     def __init__(
-        self, resource_units_per_10s: int = 8000, *, clock: Clock | None = None, headroom: float = 0.95
+        self,
+        resource_units_per_10s: int = 8000,
+        *,
+        clock: Clock | None = None,
+        headroom: float = 0.95,
+        write_headroom: float = WRITE_HEADROOM,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.resource_units = TokenBucket(
             "resource_units", resource_units_per_10s, 10, self.clock, headroom=headroom
         )
-        self.writes = TokenBucket("writes", 3000, 150, self.clock, headroom=headroom)
+        self.writes = TokenBucket("writes", 3000, 150, self.clock, headroom=write_headroom)
         self.conditional_access = TokenBucket("conditional_access", 1, 1, self.clock, headroom=headroom)
         self.reports = TokenBucket("reports", 5, 10, self.clock, headroom=headroom)
 

@@ -21,7 +21,7 @@ from core.restore.errors import PlanDrifted
 from core.restore.exec_bodies import NEW_PASSWORD_NOTE, PasswordFactory, strong_password
 from core.restore.exec_levels import levels
 from core.restore.exec_links import Unit, units_of
-from core.restore.journal import FINISHED, Journal, StepRow, encode_detail
+from core.restore.journal import FINISHED, Journal, StepEnd, StepRow, encode_detail
 from core.restore.live import LiveTenant, ObjectRef, Presence, fingerprint
 from core.restore.model import Action, Operation, Plan
 from core.restore.verify import LAG_RETRIES, ObjectOutcome, verify
@@ -194,6 +194,7 @@ class _Run:
         self.rows = self.journal.steps(request_id)
         self.state: dict[str, str] = {k: r.state for k, r in self.rows.items()}
         self.new_ids = self.journal.new_ids(request_id)
+        self.ended: dict[str, int] = {}  # step key -> the order its end was recorded in, this run
         self.sem = asyncio.Semaphore(executor.concurrency)
 
     @property
@@ -203,27 +204,30 @@ class _Run:
     async def execute(self) -> None:
         for level in levels(self.plan.actions):
             runnable: list[StepWrite] = []
+            skipped: list[_Ending] = []
             for action in level:
-                write = await self._prepare(action)
-                if write is not None:
-                    runnable.append(write)
+                prepared = await self._prepare(action)
+                if isinstance(prepared, StepWrite):
+                    runnable.append(prepared)
+                elif prepared is not None:
+                    skipped.append(prepared)
+            await self._record(skipped)  # a level's steps never depend on each other
             await self._run_level(runnable)
 
     async def _emit(self, event: StepEvent) -> None:
         if self.progress is not None:
             await self.progress(event)
 
-    async def _prepare(self, action: Action) -> StepWrite | None:
-        """The write to send for ``action``, or None when it ends here (finished, skipped, resumed)."""
+    async def _prepare(self, action: Action) -> StepWrite | _Ending | None:
+        """The write to send for ``action``; its skip, to record; or None when it ended here (finished,
+        failed, resumed)."""
         if self.state.get(action.key) in FINISHED:
             return None
         if action.operation is Operation.SKIP:
-            await self._skip(action, action.reason or "skipped by the plan")
-            return None
+            return _Ending.skip(action, action.reason or "skipped by the plan")
         blocker = next((d for d in action.depends_on if self.state.get(d) in ("failed", "skipped")), None)
         if blocker is not None:
-            await self._skip(action, f"depends on {self.state[blocker]} step {blocker}")
-            return None
+            return _Ending.skip(action, f"depends on {self.state[blocker]} step {blocker}")
         try:
             write = calls_for(action, self.new_ids, self.x.graph, password=self.x.password)
         except UnsupportedAction as exc:
@@ -253,12 +257,19 @@ class _Run:
         batched = [w for w in writes if len(w.calls) == 1 and w.calls[0].batchable]
         in_batches = {id(w) for w in batched}
         single = [w for w in writes if id(w) not in in_batches]
-        units = units_of(batched)
+        # Writes that name the objects created last go last: by then those have replicated, and a write
+        # refused for replication lag would spend a second write of the quota on its retry.
+        batched.sort(key=self._freshness)
+        units = sorted(units_of(batched), key=lambda u: max(self._freshness(w) for w in u.writes))
         chunks = [units[i : i + MAX_BATCH] for i in range(0, len(units), MAX_BATCH)]
         jobs = [self._chunk(chunk) for chunk in chunks]
         if single:
             jobs.append(self._one_by_one(single))
         await _all_or_cancel(jobs)
+
+    def _freshness(self, write: StepWrite) -> int:
+        """How late in this run the newest step ``write`` depends on ended (-1: none of this run)."""
+        return max((self.ended.get(key, -1) for key in write.action.depends_on), default=-1)
 
     async def _chunk(self, units: list[Unit]) -> None:
         """One ``$batch`` of up to 20 requests; a refused bind PATCH is sent again as single adds."""
@@ -283,23 +294,22 @@ class _Run:
             try:
                 answers = await self.x.graph.batch(requests)
             except GraphError as exc:
-                for unit in pending:
-                    for write in unit.writes:
-                        await self._fail(write.action, str(exc))
+                await self._record([_Ending.fail(w.action, str(exc)) for u in pending for w in u.writes])
                 return fallback
             lagging: list[Unit] = []
             created = self.created
+            endings: list[_Ending] = []
             for unit, answer in zip(pending, answers, strict=True):
                 verdict, reason = judge(unit.writes[0], unit.call, answer.status, answer.body, created)
                 if verdict is Verdict.LAG and attempt < self.x.lag_retries:
                     lagging.append(unit)
                 elif not unit.coalesced:
-                    await self._settle(unit.writes[0], verdict, reason, answer.body)
+                    endings.append(await self._ending(unit.writes[0], verdict, reason, answer.body))
                 elif verdict is Verdict.DONE:
-                    for write in unit.writes:
-                        await self._done(write, None, None)
+                    endings.extend(_Ending.done(write, None, None) for write in unit.writes)
                 else:
                     fallback.extend(unit.writes)
+            await self._record(endings)  # the batch's answers, in one transaction
             if not lagging:
                 return fallback
             await self.x.sleep(self.x.lag_delay_s * 2**attempt)
@@ -332,27 +342,61 @@ class _Run:
         raise AssertionError("unreachable")
 
     async def _settle(self, write: StepWrite, verdict: Verdict, reason: str, body: Any) -> None:
+        await self._record([await self._ending(write, verdict, reason, body)])
+
+    async def _ending(self, write: StepWrite, verdict: Verdict, reason: str, body: Any) -> _Ending:
+        """How a step ends given its answer; an ambiguous answer is settled by reading the tenant."""
         action = write.action
         if verdict is Verdict.DONE:
-            await self._done(write, created_id(write, body) if write.creates else None, body)
-        elif verdict is Verdict.ALREADY and write.creates:
+            return _Ending.done(write, created_id(write, body) if write.creates else None, body)
+        if verdict is Verdict.ALREADY and write.creates:
             found = await find_created(self.x.graph, write)
             if found is None:
-                await self._fail(action, reason)
-            else:
-                await self._done(write, created_id(write, found), found)
-        elif verdict is Verdict.ALREADY:
-            await self._done(write, None, None)
-        elif verdict is Verdict.CHECK:
+                return _Ending.fail(action, reason)
+            return _Ending.done(write, created_id(write, found), found)
+        if verdict is Verdict.ALREADY:
+            return _Ending.done(write, None, None)
+        if verdict is Verdict.CHECK:
             live = await self.x.live.fetch(ObjectRef(action.object_type, action.object_id))
             if live.presence is Presence.PRESENT:
-                await self._done(write, None, None)
-            else:
-                await self._fail(action, reason)
-        else:
-            await self._fail(action, reason)
+                return _Ending.done(write, None, None)
+        return _Ending.fail(action, reason)
 
     async def _done(self, write: StepWrite, new_id: str | None, body: Any) -> None:
+        await self._record([_Ending.done(write, new_id, body)])
+
+    async def _fail(self, action: Action, reason: str) -> None:
+        await self._record([_Ending.fail(action, reason)])
+
+    async def _record(self, endings: Sequence[_Ending]) -> None:
+        """Journal the ends of several steps in one transaction, then learn their ids and report them."""
+        if not endings:
+            return
+        self.journal.finish_many(self.request_id, [e.end for e in endings])
+        for ending in endings:
+            action, end = ending.action, ending.end
+            self.new_ids.update(ending.aliases)
+            self.state[action.key] = end.state
+            self.ended[action.key] = len(self.ended)
+            if end.state == "done":
+                log.info("restore.step", key=action.key, state="done", new_id=end.new_id)
+                await self._emit(StepEvent(action, "done", end.new_id))
+            else:
+                if end.state == "failed":
+                    log.warning("restore.step", key=action.key, state="failed", error=end.detail)
+                await self._emit(StepEvent(action, end.state, error=end.detail))
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A step's end as the journal records it, with the old -> new values it taught."""
+
+    action: Action
+    end: StepEnd
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def done(cls, write: StepWrite, new_id: str | None, body: Any) -> _Ending:
         action = write.action
         aliases: dict[str, str] = {}
         if new_id and new_id != action.object_id:
@@ -361,22 +405,15 @@ class _Run:
         if write.old_app_id and isinstance(new_app_id, str) and new_app_id != write.old_app_id:
             aliases[write.old_app_id] = new_app_id
         note = NEW_PASSWORD_NOTE if write.creates and write.kind.name == "user" else None
-        self.journal.done(self.request_id, action.key, new_id, encode_detail(note, aliases))
-        self.new_ids.update(aliases)
-        self.state[action.key] = "done"
-        log.info("restore.step", key=action.key, state="done", new_id=new_id)
-        await self._emit(StepEvent(action, "done", new_id))
+        return cls(action, StepEnd(action.key, "done", new_id, encode_detail(note, aliases)), aliases)
 
-    async def _fail(self, action: Action, reason: str) -> None:
-        self.journal.failed(self.request_id, action.key, reason)
-        self.state[action.key] = "failed"
-        log.warning("restore.step", key=action.key, state="failed", error=reason)
-        await self._emit(StepEvent(action, "failed", error=reason))
+    @classmethod
+    def fail(cls, action: Action, reason: str) -> _Ending:
+        return cls(action, StepEnd(action.key, "failed", None, reason))
 
-    async def _skip(self, action: Action, reason: str) -> None:
-        self.journal.skipped(self.request_id, action.key, reason)
-        self.state[action.key] = "skipped"
-        await self._emit(StepEvent(action, "skipped", error=reason))
+    @classmethod
+    def skip(cls, action: Action, reason: str) -> _Ending:
+        return cls(action, StepEnd(action.key, "skipped", None, reason))
 
 
 async def _all_or_cancel(jobs: Sequence[Awaitable[None]]) -> None:

@@ -1,23 +1,32 @@
 """The live tenant through Microsoft Graph, read in ``$batch`` rounds of 20.
 
-One round reads the objects; a second looks the missing ones up in the recycle bin; a third reads the
-relationships restore relinks. A plan over 1,000 users therefore costs about 50 requests (a user's manager
-rides on its GET as ``$expand``), not thousands.
+Directory objects (users, groups, applications, service principals, administrative units) are read in bulk:
+``$filter=id in (...)`` with 15 ids a query, 20 queries a ``$batch``. One round reads the objects (a user's
+manager rides along as ``$expand``); a second looks the missing ones up in the recycle bin the same way and,
+at the same time, reads the relationships restore relinks of the present ones. Re-validating 1,000 absent
+users therefore costs about 140 queries in 7 batches, not 2,000 GETs that each answer 404. Other objects are
+read one GET each; Conditional Access collections are listed whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from core.graph import BatchRequest, BatchResponse, GraphClient
+from core.graph.batch import MAX_BATCH
 from core.graph.classify import classify_response
 from core.registry import ObjectType, RestoreMode, object_type
+from core.registry.model import Relationship
 from core.restore.live import LiveObject, ObjectRef, Presence
 
+Links = dict[str, list[str] | str | None]
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PRINCIPAL_PATHS = ("/users", "/groups", "/servicePrincipals")
 _IN_VALUES = 15  # values in one ``$filter=... in (...)``: Graph's limit on directory object queries
 _CA_DELETED = {
@@ -62,6 +71,7 @@ class GraphLiveTenant:
     def __init__(self, graph: GraphClient) -> None:
         self.graph = graph
         self._parents: dict[str, str] = {}
+        self._sizes: dict[tuple[str, str], int] = {}  # (object key, relationship) -> ids it held last read
 
     def remember_parents(self, parents: Mapping[str, str]) -> None:
         """``"type/id" -> parent id`` for child objects, as the snapshot recorded them."""
@@ -74,36 +84,70 @@ class GraphLiveTenant:
         # Conditional Access allows one request per second: read those collections whole, once.
         listed = [r for r in refs if object_type(r.object_type).throttle_class == "conditional_access"]
         found = await self._read_listed(listed)
-        one_by_one = [r for r in refs if r.key not in {x.key for x in listed}]
-        found.update(await self._read_objects(one_by_one))
-        missing = [ref for ref in one_by_one if ref.key not in found]
-        found.update(await self._read_recycle_bin(missing))
-        present = [found[ref.key] for ref in refs if ref.key in found]
-        await self._read_links([live for live in present if live.presence is Presence.PRESENT])
+        listed_keys = {r.key for r in listed}
+        rest = list({r.key: r for r in refs if r.key not in listed_keys}.values())
+        filtered = [r for r in rest if _filterable(r)]
+        one_by_one = [r for r in rest if not _filterable(r)]
+        # Lists of links are read along with the objects, not after: a big group's member pages are the
+        # longest chain of reads, and an object that turns out missing only wastes one 404.
+        listing = [
+            (r, rel) for r in rest for rel in object_type(r.object_type).relationships if not rel.single
+        ]
+        objects, links = await asyncio.gather(
+            self._read_objects(filtered, one_by_one), self._read_links(listing)
+        )
+        found.update(objects)
+        present = [found[k] for k in {r.key: r for r in refs} if k in found]
+        for live in present:
+            if live.presence is Presence.PRESENT:
+                live.links.update(links.get(live.ref.key, {}))
+        # The recycle bin for what is missing, and what is left of the links of what is there.
+        missing = [r for r in filtered if r.key not in found]
+        left = [
+            (live.ref, rel)
+            for live in present
+            if live.presence is Presence.PRESENT
+            for rel in object_type(live.ref.object_type).relationships
+            if rel.name not in live.links
+        ]
+        deleted, more = await asyncio.gather(self._read_recycle_bin(missing), self._read_links(left))
+        for live in present:
+            live.links.update(more.get(live.ref.key, {}))
+        found.update(deleted)
         return [found.get(ref.key) or LiveObject(ref, Presence.ABSENT) for ref in refs]
 
     # --- objects ----------------------------------------------------------------------------------------
 
-    async def _read_objects(self, refs: Sequence[ObjectRef]) -> dict[str, LiveObject]:
-        requests: list[BatchRequest] = []
+    async def _read_objects(
+        self, filtered: Sequence[ObjectRef], one_by_one: Sequence[ObjectRef]
+    ) -> dict[str, LiveObject]:
+        """Directory objects by ``$filter=id in (...)``, 15 ids a query; the others one GET each."""
+        found: dict[str, LiveObject] = {}
+        queries = [
+            (_filter_url(t, t.list_path, chunk, expand_manager=True), t, chunk)
+            for t, chunk in _chunks_by_type(filtered)
+        ]
+        requests = [BatchRequest(str(n), "GET", url) for n, (url, _, _) in enumerate(queries)]
         owner: dict[str, ObjectRef] = {}
-        for ref in refs:
+        for ref in one_by_one:
             for path in self._object_urls(ref):
                 rid = str(len(requests))
                 requests.append(BatchRequest(rid, "GET", path))
                 owner[rid] = ref
-        found: dict[str, LiveObject] = {}
-        for request, response in zip(requests, await self._batch(requests), strict=True):
+        answers = await self._batch(requests)
+        for (_, t, chunk), request, response in zip(queries, requests, answers, strict=False):
+            self._raise_for(request, response)
+            wanted = {r.object_id.lower(): r for r in chunk}
+            for item in await self._all_items(response.body):
+                hit = wanted.get(str(item.get(t.id_field)).lower())
+                if hit is not None:
+                    found[hit.key] = _present(hit, item, expanded=_has_manager(t))
+        for request, response in zip(requests[len(queries) :], answers[len(queries) :], strict=True):
             ref = owner[request.id]
             if response.status == 404 or ref.key in found:
                 continue
             self._raise_for(request, response)
-            body = _plain(response.body)
-            links: dict[str, list[str] | str | None] = {}
-            if "manager" in body or "$expand=manager" in request.url:
-                manager = body.pop("manager", None)
-                links["manager"] = str(manager["id"]) if isinstance(manager, dict) else None
-            found[ref.key] = LiveObject(ref, Presence.PRESENT, body, links)
+            found[ref.key] = _present(ref, response.body, expanded="$expand=manager" in request.url)
         return found
 
     def _object_urls(self, ref: ObjectRef) -> list[str]:
@@ -122,19 +166,22 @@ class GraphLiveTenant:
         return [url]
 
     async def _read_recycle_bin(self, refs: Sequence[ObjectRef]) -> dict[str, LiveObject]:
-        directory = [r for r in refs if object_type(r.object_type).deleted_items_cast]
-        requests = [
-            BatchRequest(
-                str(n), "GET", f"/directory/deletedItems/{r.object_id}{_select(object_type(r.object_type))}"
-            )
-            for n, r in enumerate(directory)
+        """Directory objects missing live, looked up in the recycle bin 15 ids a query."""
+        queries = [
+            (_filter_url(t, f"/directory/deletedItems/{t.deleted_items_cast}", chunk), t, chunk)
+            for t, chunk in _chunks_by_type(refs)
         ]
+        requests = [BatchRequest(str(n), "GET", url) for n, (url, _, _) in enumerate(queries)]
         found: dict[str, LiveObject] = {}
-        for ref, request, response in zip(directory, requests, await self._batch(requests), strict=True):
-            if response.status == 404:
-                continue
+        for (_, t, chunk), request, response in zip(
+            queries, requests, await self._batch(requests), strict=True
+        ):
             self._raise_for(request, response)
-            found[ref.key] = LiveObject(ref, Presence.DELETED, _plain(response.body))
+            wanted = {r.object_id.lower(): r for r in chunk}
+            for item in await self._all_items(response.body):
+                ref = wanted.get(str(item.get(t.id_field)).lower())
+                if ref is not None:
+                    found[ref.key] = LiveObject(ref, Presence.DELETED, _plain(item))
         return found
 
     async def _read_listed(self, refs: Sequence[ObjectRef]) -> dict[str, LiveObject]:
@@ -159,41 +206,57 @@ class GraphLiveTenant:
 
     # --- relationships ----------------------------------------------------------------------------------
 
-    async def _read_links(self, present: Sequence[LiveObject]) -> None:
+    async def _read_links(self, wanted: Sequence[tuple[ObjectRef, Relationship]]) -> dict[str, Links]:
+        """The ids each relationship holds, by object key. Each ``$batch`` of first pages is handled as it
+        comes back and the next pages of a long list are followed at once, in parallel: a big group's
+        member pages are the longest chain of reads, and need not wait for the other batches."""
+        out: dict[str, Links] = {}
+        # Longest lists first (as last seen by this reader), so their page chains start in the first wave.
+        pairs = sorted(wanted, key=lambda pair: -self._sizes.get((pair[0].key, pair[1].name), 0))
+        chunks = [pairs[i : i + MAX_BATCH] for i in range(0, len(pairs), MAX_BATCH)]
+        await _together([self._read_link_chunk(chunk, out) for chunk in chunks])
+        return out
+
+    async def _read_link_chunk(
+        self, wanted: Sequence[tuple[ObjectRef, Relationship]], out: dict[str, Links]
+    ) -> None:
         requests: list[BatchRequest] = []
-        targets: dict[str, tuple[LiveObject, str]] = {}
-        for live in present:
-            for rel in object_type(live.ref.object_type).relationships:
-                if rel.single and rel.name in live.links:
-                    continue  # read with the object ($expand)
-                rid = str(len(requests))
-                url = rel.path.format(id=live.ref.object_id)
-                url += "?$select=id" if rel.single else f"?$select=id&$top={rel.page_size}"
-                requests.append(BatchRequest(rid, "GET", url))
-                targets[rid] = (live, rel.name)
-        for request, response in zip(requests, await self._batch(requests), strict=True):
-            live, name = targets[request.id]
-            single = any(r.single for r in object_type(live.ref.object_type).relationships if r.name == name)
-            if single:
-                if response.status == 404:
-                    live.links[name] = None
-                    continue
-                self._raise_for(request, response)
-                live.links[name] = str(response.body.get("id")) if isinstance(response.body, dict) else None
-                continue
+        for n, (ref, rel) in enumerate(wanted):
+            url = rel.path.format(id=ref.object_id)
+            url += "?$select=id" if rel.single else f"?$select=id&$top={rel.page_size}"
+            requests.append(BatchRequest(str(n), "GET", url))
+        rest: list[Awaitable[None]] = []
+        for (ref, rel), request, response in zip(wanted, requests, await self._batch(requests), strict=True):
+            links = out.setdefault(ref.key, {})
             if response.status == 404:
-                live.links[name] = []
+                links[rel.name] = None if rel.single else []
                 continue
             self._raise_for(request, response)
-            live.links[name] = await self._all_ids(response.body)
+            if rel.single:
+                links[rel.name] = str(response.body.get("id")) if isinstance(response.body, dict) else None
+                continue
+            ids = links[rel.name] = [str(item["id"]) for item in _values(response.body)]
+            next_link = response.body.get("@odata.nextLink") if isinstance(response.body, dict) else None
+            if isinstance(next_link, str):
+                rest.append(self._more_ids(ids, next_link))
+        await _together(rest)
+        for ref, rel in wanted:
+            found = out[ref.key].get(rel.name)
+            if isinstance(found, list):
+                self._sizes[(ref.key, rel.name)] = len(found)
 
-    async def _all_ids(self, page: Any) -> list[str]:
-        ids = [str(item["id"]) for item in _values(page)]
+    async def _more_ids(self, ids: list[str], next_link: str) -> None:
+        async for page in self.graph.iter_pages(next_link):
+            ids.extend(str(item["id"]) for item in page if isinstance(item, dict) and "id" in item)
+
+    async def _all_items(self, page: Any) -> list[dict[str, Any]]:
+        """The items of a list answer, following its ``@odata.nextLink`` when it has one."""
+        items = _values(page)
         next_link = page.get("@odata.nextLink") if isinstance(page, dict) else None
         if isinstance(next_link, str):
             async for more in self.graph.iter_pages(next_link):
-                ids.extend(str(item["id"]) for item in more if isinstance(item, dict) and "id" in item)
-        return ids
+                items.extend(item for item in more if isinstance(item, dict) and "id" in item)
+        return items
 
     # --- helpers the planner uses when they are there ---------------------------------------------------
 
@@ -237,6 +300,60 @@ class GraphLiveTenant:
             raise classify_response(
                 request.method, request.url, response.status, response.body, response.headers
             )
+
+
+async def _together(jobs: Sequence[Awaitable[None]]) -> None:
+    """Run ``jobs`` at once; on the first error cancel the others and raise it."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _filterable(ref: ObjectRef) -> bool:
+    """Directory objects: their collections take ``$filter=id in (...)`` and they have a recycle bin. An id
+    that is no GUID (no object has one) is read on its own: Graph refuses it inside a filter."""
+    t = object_type(ref.object_type)
+    directory = bool(t.deleted_items_cast) and not t.parent and not t.singleton and t.id_field == "id"
+    return directory and _GUID.fullmatch(ref.object_id) is not None
+
+
+def _has_manager(t: ObjectType) -> bool:
+    return any(r.name == "manager" for r in t.relationships)
+
+
+def _chunks_by_type(refs: Sequence[ObjectRef]) -> list[tuple[ObjectType, list[ObjectRef]]]:
+    by_type: dict[str, list[ObjectRef]] = {}
+    for ref in refs:
+        by_type.setdefault(ref.object_type, []).append(ref)
+    return [
+        (object_type(name), group[i : i + _IN_VALUES])
+        for name, group in by_type.items()
+        for i in range(0, len(group), _IN_VALUES)
+    ]
+
+
+def _filter_url(t: ObjectType, path: str, refs: Sequence[ObjectRef], *, expand_manager: bool = False) -> str:
+    """``path`` narrowed to the ids of ``refs``, with the same $select (and manager) as a single GET."""
+    params = [f"$filter={_in('id', [r.object_id for r in refs])}"]
+    if t.select:
+        params.append(f"$select={','.join(t.select)}")
+    if expand_manager and _has_manager(t):
+        params.append("$expand=manager($select=id)")
+    return f"{path}?{'&'.join(params)}"
+
+
+def _present(ref: ObjectRef, raw: Any, *, expanded: bool) -> LiveObject:
+    """A live object as read; an expanded manager moves from the body to the links."""
+    body = _plain(raw)
+    links: dict[str, list[str] | str | None] = {}
+    if "manager" in body or expanded:
+        manager = body.pop("manager", None)
+        links["manager"] = str(manager["id"]) if isinstance(manager, dict) else None
+    return LiveObject(ref, Presence.PRESENT, body, links)
 
 
 def _in(prop: str, values: Sequence[str]) -> str:

@@ -1,8 +1,10 @@
 """The restore journal: every step is recorded before it runs and after it ends (``RESTORE_STEPS``).
 
-Each write is its own committed transaction, so a run killed at any point leaves a journal that says which
-steps finished ("done", "failed", "skipped") and which may or may not have happened ("started"). A resumed
-run never repeats a finished step and checks for the effect of a started one before redoing it.
+Steps are recorded as started in a committed transaction before their write is sent, and as ended in another
+after its answer came back (the steps of one ``$batch`` together, one transaction each way), so a run killed
+at any point leaves a journal that says which steps finished ("done", "failed", "skipped") and which may or
+may not have happened ("started"). A resumed run never repeats a finished step and checks for the effect of
+a started one before redoing it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,16 @@ class StepRow:
             return self.detail
         message = data.get("message") if isinstance(data, dict) else None
         return str(message) if message is not None else None
+
+
+@dataclass(frozen=True)
+class StepEnd:
+    """How one step ended, as ``Journal.finish_many`` records it."""
+
+    key: str
+    state: Literal["done", "failed", "skipped"]
+    new_id: str | None = None
+    detail: str | None = None
 
 
 def encode_detail(message: str | None = None, aliases: Mapping[str, str] | None = None) -> str | None:
@@ -106,43 +118,23 @@ class Journal:
                     raise ValueError(f"step {key} of request {request_id} already ended ({row.state})")
 
     def done(self, request_id: str, key: str, new_id: str | None = None, detail: str | None = None) -> None:
-        self._finish(request_id, key, "done", new_id, detail)
+        self.finish_many(request_id, [StepEnd(key, "done", new_id, detail)])
 
     def failed(self, request_id: str, key: str, detail: str | None = None) -> None:
-        self._finish(request_id, key, "failed", None, detail)
+        self.finish_many(request_id, [StepEnd(key, "failed", None, detail)])
 
     def skipped(self, request_id: str, key: str, detail: str | None = None) -> None:
-        self._finish(request_id, key, "skipped", None, detail)
+        self.finish_many(request_id, [StepEnd(key, "skipped", None, detail)])
 
-    def _finish(
-        self, request_id: str, key: str, state: StepState, new_id: str | None, detail: str | None
-    ) -> None:
+    def finish_many(self, request_id: str, ends: Iterable[StepEnd]) -> None:
+        """Record the ends of several steps (the answers of one ``$batch``) in one committed transaction."""
+        ends = list(ends)
+        if not ends:
+            return
         now = self.catalog.clock()
-        table = RESTORE_STEPS
-        values = {"state": state, "new_id": new_id, "detail": detail, "finished_at": now}
         with self.catalog.writing() as conn:
-            updated = conn.execute(
-                table.update()
-                .where(
-                    table.c.request_id == request_id,
-                    table.c.action_key == key,
-                    table.c.state.not_in(sorted(FINISHED)),
-                )
-                .values(**values)
-            ).rowcount
-            if updated:
-                return
-            row = conn.execute(
-                sa.select(table.c.state).where(table.c.request_id == request_id, table.c.action_key == key)
-            ).first()
-            if row is not None:
-                raise ValueError(f"step {key} of request {request_id} already ended ({row.state})")
-            # A step that never started (skipped for a failed dependency) is written ended straight away.
-            conn.execute(
-                table.insert().values(
-                    request_id=request_id, action_key=key, attempts=0, started_at=now, **values
-                )
-            )
+            for end in ends:
+                _finish(conn, request_id, end, now)
 
     def steps(self, request_id: str) -> dict[str, StepRow]:
         table = RESTORE_STEPS
@@ -164,6 +156,31 @@ class Journal:
     def new_ids(self, request_id: str) -> dict[str, str]:
         """Old id -> new id for every object this request recreated (and a recreated app's appId)."""
         return remap_table(self.steps(request_id).values())
+
+
+def _finish(conn: sa.Connection, request_id: str, end: StepEnd, now: datetime) -> None:
+    table = RESTORE_STEPS
+    values = {"state": end.state, "new_id": end.new_id, "detail": end.detail, "finished_at": now}
+    updated = conn.execute(
+        table.update()
+        .where(
+            table.c.request_id == request_id,
+            table.c.action_key == end.key,
+            table.c.state.not_in(sorted(FINISHED)),
+        )
+        .values(**values)
+    ).rowcount
+    if updated:
+        return
+    row = conn.execute(
+        sa.select(table.c.state).where(table.c.request_id == request_id, table.c.action_key == end.key)
+    ).first()
+    if row is not None:
+        raise ValueError(f"step {end.key} of request {request_id} already ended ({row.state})")
+    # A step that never started (skipped for a failed dependency) is written ended straight away.
+    conn.execute(
+        table.insert().values(request_id=request_id, action_key=end.key, attempts=0, started_at=now, **values)
+    )
 
 
 def remap_table(rows: Iterable[StepRow]) -> dict[str, str]:

@@ -330,3 +330,35 @@ def id_equalities(text: str) -> list[str] | None:
         else:
             return None
     return ids
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def guid_lookups(text: str | None) -> set[str] | None:
+    """The lower-cased ids of a filter made only of ``id eq`` and ``id in`` terms OR-ed together, all GUIDs;
+    None for any other filter. Such a query is answered from the ids, not by scanning the collection."""
+    if not text:
+        return None
+    try:
+        node = parse(text)
+    except GraphFault:
+        return None
+    ids: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current[0] == "or":
+            stack.extend((current[1], current[2]))
+            continue
+        if current[0] == "cmp" and current[1] == "eq" and current[2] == "id":
+            literals = [current[3]]
+        elif current[0] == "in" and current[1] == "id":
+            literals = current[2]
+        else:
+            return None
+        for kind, value in literals:
+            if kind != "s" or not _GUID.fullmatch(str(value)):
+                return None
+            ids.add(str(value).lower())
+    return ids

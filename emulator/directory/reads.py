@@ -14,6 +14,7 @@ from emulator.protocol import GraphResponse
 
 from .context import Ctx
 from .errors import bad_request, not_found
+from .filters import guid_lookups
 from .lifecycle import deleted_view
 from .query import (
     ListQuery,
@@ -157,9 +158,12 @@ def list_collection(t: Tenant, ctx: Ctx, collection: str, type_cast: str | None 
     query, cursor = start_query(t, ctx, resource_for(t, collection))
     coll = t.store.coll(collection)
     default_type = spec.type_annotation
+    wanted = guid_lookups(query.raw.get("filter")) if spec.key == "id" else None
+    # A filter naming ids reads those objects (the predicate still decides), not the whole collection.
+    keys = coll.order if wanted is None else sorted(coll.sort_key(i) for i in wanted if i in coll.objs)
 
     def rows(cursor_key: Any) -> Iterator[Row]:
-        for key in after(coll.order, cursor_key, query.descending if spec.time_order else False):
+        for key in after(keys, cursor_key, query.descending if spec.time_order else False):
             obj = coll.objs[coll.id_of_key(key)]
             odata_type = obj.get("@odata.type", default_type)
             if type_cast is None or odata_type == type_cast:
@@ -322,9 +326,11 @@ def list_deleted(t: Tenant, ctx: Ctx, collections: tuple[str, ...], entity_set: 
             )
     query, cursor = start_query(t, ctx, resource)
     ids: list[str] = []
+    wanted = guid_lookups(query.raw.get("filter"))
     for collection in collections:
-        ids.extend(store.deleted_order.get(collection, ()))
-    if len(collections) > 1:
+        in_bin = store.deleted_order.get(collection, ())
+        ids.extend(in_bin if wanted is None else (i for i in wanted if i in in_bin))
+    if len(collections) > 1 or wanted is not None:
         ids.sort()
 
     def rows(cursor_key: Any) -> Iterator[Row]:
