@@ -36,6 +36,7 @@ from bot.subscriptions import pause_channel
 log = structlog.get_logger(__name__)
 ACTIONS = re.compile(r"^(restore|diff|mute|all|drift|approve|reject):")
 SEEN_LIMIT = 10_000
+WORKERS = 8  # post-ack jobs at once (a running restore holds one); the rest wait their turn
 
 
 class SlackAdapter:
@@ -45,6 +46,7 @@ class SlackAdapter:
         self.ctx, self.web, self.app = ctx, web, app
         self._running: set[asyncio.Task[Any]] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._slots = asyncio.Semaphore(WORKERS)
 
     async def idle(self) -> None:
         """Wait until every acknowledged request has finished its work (tests, shutdown)."""
@@ -56,7 +58,9 @@ class SlackAdapter:
         if task is not None:
             self._running.add(task)
         try:
-            await job()
+            # A few jobs at a time: a burst of commands must not delay the acks Slack waits 3 s for.
+            async with self._slots:
+                await job()
         except Exception as exc:  # after the ack nobody waits for us: log it, never show a traceback
             log.exception("slack work failed", error=type(exc).__name__)
         finally:
