@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from core.repository import (
 )
 from core.repository import index as index_module
 from core.repository import repository as repository_module
-from core.repository.packs import BlobEntry, pack_key
+from core.repository.packs import BlobEntry, pack_key, read_header
 from core.store import AlreadyExists, FileStore, Locked, Retention, Store, StoreError
 from core.store.s3 import S3Store
 from tests import s3server
@@ -201,6 +202,26 @@ def test_index_lists_each_pack_once_and_costs_little_per_blob(tmp_path: Path) ->
     assert len(plain) < 45 * len(repo.index.blobs)  # 32 hex id + raw length, not a row per blob
 
 
+def test_pack_headers_list_the_layout_and_leave_the_ids_to_the_index(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    repo = Repository.init(store, key=None, segment_size=SMALL_SEGMENTS)
+    _, ids = backup(repo, [user(n) for n in range(40)])
+    pack_id = repo.index.blobs[ids[0]].pack_id
+    data = store.get(pack_key(pack_id))
+    header = read_header(data, repo.sealer, pack_id)
+    assert [s.ids for s in header.segments] == [()] * len(header.segments)
+    assert [s.layout for s in header.segments] == [s.layout for s in repo.index.segments(pack_id)]
+    (size,) = struct.unpack("<I", data[-4:])
+    plain = repo.sealer.open(data[-4 - size : -4], "header")
+    assert not any(i.encode() in plain for i in ids)  # 16 bytes of entropy each: in the index only
+    entries = repo.index.packs[pack_id]
+    assert [e.blob_id for e in entries if e.blob_id in ids] == [
+        i for i in ids if i in {e.blob_id for e in entries}
+    ]
+    assert all(repo.index.blobs[e.blob_id] == e for e in entries)
+    assert Repository.open(store, key=None).index.packs[pack_id] == entries
+
+
 def test_data_tree_and_volatile_blobs_sit_in_separate_packs(store: Store) -> None:
     repo = Repository.init(store, key=None)
     _, ids = backup(repo, [user(n) for n in range(20)])
@@ -319,23 +340,28 @@ def test_a_corrupt_segment_fails_every_blob_in_it_and_verify_names_it(store: Sto
 
 
 def test_a_blob_that_does_not_match_its_id_is_caught(tmp_path: Path) -> None:
-    """A segment that opens but whose index entry cuts the wrong bytes: the keyed hash catches it."""
-    repo = Repository.init(FileStore(tmp_path), key=None)
+    """An index whose raw lengths cut the wrong bytes from a segment that opens: the keyed hash catches it,
+    and verify finds the index at odds with the pack header."""
+    store = FileStore(tmp_path)
+    repo = Repository.init(store, key=None)
     _, ids = backup(repo, [user(n) for n in range(10)])
-    entry = repo.index.blobs[ids[2]]
-    shifted = BlobEntry(
-        entry.blob_id,
-        entry.kind,
-        entry.pack_id,
-        entry.segment_offset,
-        entry.segment_length,
-        entry.offset + 1,
-        entry.raw_length,
-    )
-    repo.index.blobs[ids[2]] = shifted
-    with pytest.raises(CorruptData, match=f"pack {entry.pack_id} blob {ids[2]} failed its check"):
-        repo.read_blob(ids[2])
-    assert repo.read_blob(ids[3]) == blob(user(3))
+    pack_id = repo.index.blobs[ids[2]].pack_id
+    (key,) = [k for k in store.list("index/") if pack_id in repo.index.files[k]]
+    body = json.loads(repo.sealer.open(store.get(key), key))
+    (segment,) = [s for p in body["packs"] if p["p"] == pack_id for s in p["s"] if ids[2] in s["ids"]]
+    position = segment["ids"].index(ids[2]) // 32
+    segment["raw"][position - 1] += 1  # blob 2 now starts a byte late and ends where it did
+    segment["raw"][position] -= 1
+    store.delete(key)
+    store.put("index/" + "f" * 64, repo.sealer.seal(json.dumps(body).encode()))
+
+    reopened = Repository.open(store, key=None)
+    with pytest.raises(CorruptData, match=f"pack {pack_id} blob {ids[2]} failed its check"):
+        reopened.read_blob(ids[2])
+    assert reopened.read_blob(ids[3]) == blob(user(3))
+    report = reopened.verify(read_data=True)
+    assert f"pack {pack_id}: the index and the pack header disagree" in report.errors
+    assert sum(f"blob {i} failed its check" in e for e in report.errors for i in ids[1:3]) == 2
 
 
 def test_verify_passes_on_a_good_repository_and_finds_a_missing_pack(store: Store) -> None:
@@ -496,5 +522,5 @@ def test_a_format_1_repository_is_refused_with_a_way_out(tmp_path: Path) -> None
     with pytest.raises(RepositoryError, match="pre-release format"):
         Repository.open(store, key=None)
     assert (
-        json.loads(Repository.init(FileStore(tmp_path / "new"), key=None).store.get("config"))["version"] == 2
+        json.loads(Repository.init(FileStore(tmp_path / "new"), key=None).store.get("config"))["version"] == 3
     )

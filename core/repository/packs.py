@@ -4,9 +4,11 @@ Layout: ``segment₁ ‖ … ‖ segmentₙ ‖ sealed header ‖ header length 
 consecutive blobs of one kind concatenated, up to ``SEGMENT_SIZE`` bytes of plaintext (a bigger blob gets a
 segment of its own), compressed as one zstd frame and sealed: a Graph object alone compresses ~2.5x, a
 segment of them ~10x. The header goes last so segments stream out as they are produced; it lists each
-segment (offset in the pack, sealed length, kind, its blobs' ids and raw lengths, in order) and the pack's
-creation time (prune's safety margin for packs no index lists). A blob's offset within its decompressed
-segment is the sum of the raw lengths before it, so it is not stored. A pack is named by the SHA-256 of its
+segment (offset in the pack, sealed length, kind, its blobs' raw lengths, in order) and the pack's creation
+time (prune's safety margin for packs no index lists). A blob's offset within its decompressed segment is
+the sum of the raw lengths before it, so it is not stored. Blob ids are not stored either: they are keyed
+hashes of the blobs' bytes, so the index, which has them anyway, is the only copy, and ``verify`` checks it
+against the header's layout and against each blob's recomputed id. A pack is named by the SHA-256 of its
 bytes and stored at ``packs/<first 2 hex>/<sha256>``.
 """
 
@@ -15,9 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Literal
 
 from core.repository.crypto import ID_BYTES, CorruptData, Sealer
@@ -49,10 +50,11 @@ class BlobEntry:
 
 @dataclass(frozen=True)
 class Segment:
-    """One segment as headers and index files list it: ``{"at", "len", "kind", "ids", "raw"}``.
+    """One segment as index files list it: ``{"at", "len", "kind", "ids", "raw"}``; pack headers leave out
+    ``ids`` (``layout``).
 
     ``ids`` is the blobs' ids concatenated (fixed width) rather than a JSON list: ~1.4 fewer bytes per blob
-    once compressed, in every header and index file.
+    once compressed.
     """
 
     offset: int
@@ -61,69 +63,47 @@ class Segment:
     ids: tuple[str, ...]
     raw: tuple[int, ...]
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "at": self.offset,
-            "len": self.length,
-            "kind": self.kind,
-            "ids": "".join(self.ids),
-            "raw": self.raw,
-        }
+    @property
+    def layout(self) -> tuple[int, int, BlobKind, tuple[int, ...]]:
+        """Everything but the ids: what a pack header records."""
+        return self.offset, self.length, self.kind, self.raw
+
+    def to_json(self, *, ids: bool = True) -> dict[str, object]:
+        out: dict[str, object] = {"at": self.offset, "len": self.length, "kind": self.kind, "raw": self.raw}
+        if ids:
+            out["ids"] = "".join(self.ids)
+        return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> Segment:
+    def from_json(cls, data: Mapping[str, object], *, ids: bool = True) -> Segment:
         """ValueError, KeyError or TypeError when ``data`` is not a well-formed segment."""
-        ids, raw = data["ids"], data["raw"]
-        if not isinstance(ids, str) or not isinstance(raw, list):
-            raise TypeError("segment ids must be a string and raw lengths a list")
-        if len(ids) != ID_HEX * len(raw) or not raw or not _HEX.issuperset(ids):
-            raise ValueError("segment ids do not match its raw lengths")
+        raw = data["raw"]
+        if not isinstance(raw, list) or not raw:
+            raise TypeError("segment raw lengths must be a non-empty list")
+        blob_ids: tuple[str, ...] = ()
+        if ids:
+            joined = data["ids"]
+            if not isinstance(joined, str):
+                raise TypeError("segment ids must be a string")
+            if len(joined) != ID_HEX * len(raw) or not _HEX.issuperset(joined):
+                raise ValueError("segment ids do not match its raw lengths")
+            blob_ids = tuple(joined[i : i + ID_HEX] for i in range(0, len(joined), ID_HEX))
         segment = cls(
             _count(data["at"]),
             _count(data["len"]),
             parse_kind(data["kind"]),
-            tuple(ids[i : i + ID_HEX] for i in range(0, len(ids), ID_HEX)),
+            blob_ids,
             tuple(_count(n) for n in raw),
         )
         if segment.length == 0:
             raise ValueError("empty segment")
         return segment
 
-    def entries(self, pack_id: str) -> Iterator[BlobEntry]:
-        starts = accumulate(self.raw, initial=0)
-        for blob_id, start, raw in zip(self.ids, starts, self.raw, strict=False):
-            yield BlobEntry(blob_id, self.kind, pack_id, self.offset, self.length, start, raw)
-
-
-def segments_of(entries: Iterable[BlobEntry]) -> list[Segment]:
-    """The segments a pack's entries describe (the inverse of ``Segment.entries``)."""
-    grouped: dict[int, list[BlobEntry]] = {}
-    for entry in entries:
-        grouped.setdefault(entry.segment_offset, []).append(entry)
-    segments = []
-    for offset, members in sorted(grouped.items()):
-        members.sort(key=lambda e: e.offset)
-        starts = list(accumulate((e.raw_length for e in members), initial=0))
-        if [e.offset for e in members] != starts[:-1] or len(
-            {(e.kind, e.segment_length) for e in members}
-        ) > 1:
-            raise ValueError(f"segment at {offset} of pack {members[0].pack_id} is listed incompletely")
-        segments.append(
-            Segment(
-                offset,
-                members[0].segment_length,
-                members[0].kind,
-                tuple(e.blob_id for e in members),
-                tuple(e.raw_length for e in members),
-            )
-        )
-    return segments
-
 
 @dataclass(frozen=True)
 class PackHeader:
     created: float
-    entries: list[BlobEntry]
+    segments: list[Segment]  # without blob ids: see the module docstring
 
 
 def pack_key(pack_id: str) -> str:
@@ -171,19 +151,20 @@ class PackBuilder:
         if self._open_size >= self._segment_size:
             self._seal_segment()
 
-    def finish(self, created: float) -> tuple[str, bytes, list[BlobEntry]]:
-        """(pack id, pack bytes, entries); the builder is empty afterwards."""
+    def finish(self, created: float) -> tuple[str, bytes, list[Segment]]:
+        """(pack id, pack bytes, its segments); the builder is empty afterwards."""
         if self._ids:
             self._seal_segment()
-        body = {"created": created, "segments": [s.to_json() for s in self._segments]}
+        body = {"created": created, "segments": [s.to_json(ids=False) for s in self._segments]}
         header = self._sealer.seal(json.dumps(body, separators=(",", ":")).encode())
-        data = bytes(self._body) + header + _LENGTH.pack(len(header))
+        self._body += header + _LENGTH.pack(len(header))
+        data = bytes(self._body)  # two copies of the pack at most, not three
         pack_id = hashlib.sha256(data).hexdigest()
-        entries = [e for s in self._segments for e in s.entries(pack_id)]
+        segments = self._segments
         self._body = bytearray()
         self._segments = []
         self._blobs = 0
-        return pack_id, data, entries
+        return pack_id, data, segments
 
     def _seal_segment(self) -> None:
         sealed = self._sealer.seal(b"".join(self._parts))
@@ -204,13 +185,13 @@ def read_header(data: bytes, sealer: Sealer, pack_id: str) -> PackHeader:
         raise CorruptData(f"{what} has an impossible length: run `rewind verify --read-data`")
     try:
         parsed = json.loads(sealer.open(data[start : -_LENGTH.size], what))
-        segments = [Segment.from_json(s) for s in parsed["segments"]]
+        segments = [Segment.from_json(s, ids=False) for s in parsed["segments"]]
         created = float(parsed["created"])
     except (ValueError, KeyError, TypeError):
         raise CorruptData(f"{what} is malformed: run `rewind verify --read-data`") from None
     if any(s.offset + s.length > start for s in segments):
         raise CorruptData(f"{what} points outside the pack: run `rewind verify --read-data`")
-    return PackHeader(created, [e for s in segments for e in s.entries(pack_id)])
+    return PackHeader(created, segments)
 
 
 def parse_kind(value: object) -> BlobKind:

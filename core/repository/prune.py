@@ -65,7 +65,7 @@ def prune(repository: Repository, keep: set[str]) -> PruneReport:
     doomed -= {p for f in locked_files for p in index.files[f]}
     if doomed:
         covered = {p for f in locked_files for p in index.files[f]}
-        survivors = {p: es for p, es in index.packs.items() if p not in doomed and p not in covered}
+        survivors = {p: index.segments(p) for p in index.packs if p not in doomed and p not in covered}
         report.index_files_written = len(write_index(store, repository.sealer, survivors, repository.lock))
         for file_key in sorted(index.files.keys() - locked_files):
             try:

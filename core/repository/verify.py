@@ -90,8 +90,8 @@ def _read_pack(repository: Repository, pack_id: str, report: VerifyReport) -> No
         report.errors.append(f"pack {pack_id} does not match its name: its bytes changed")
     indexed = repository.index.packs[pack_id]
     try:
-        header = read_header(data, repository.sealer, pack_id).entries
-        if sorted(header, key=_place) != sorted(indexed, key=_place):
+        header = [s.layout for s in read_header(data, repository.sealer, pack_id).segments]
+        if header != [s.layout for s in repository.index.segments(pack_id)]:
             report.errors.append(f"pack {pack_id}: the index and the pack header disagree")
     except RepositoryError as exc:
         report.errors.append(str(exc))
@@ -117,7 +117,3 @@ def _read_pack(repository: Repository, pack_id: str, report: VerifyReport) -> No
                 repository.check_blob(entry, plain)
             except RepositoryError as exc:
                 report.errors.append(str(exc))
-
-
-def _place(entry: BlobEntry) -> tuple[int, int]:
-    return entry.segment_offset, entry.offset
