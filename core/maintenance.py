@@ -10,11 +10,13 @@ from typing import Any
 
 from core.backup.logs import read_archived
 from core.catalog import Catalog, ObjectVersion, SnapshotRow
+from core.diff.pairs import ManifestSource, differing
 from core.errors import RewindError
 from core.registry import LOG_STREAMS, object_type
 from core.repository import Repository
 from core.retention import Dated, RetentionPolicy, snapshots_to_keep
-from core.snapshots import Entry, SnapshotReader
+from core.snapshots import Entry, SnapshotReader, TypeManifest
+from core.snapshots.snapshot import parent_manifest
 
 
 def parse_time(text: str) -> datetime:
@@ -146,20 +148,16 @@ def _differences(snap: SnapshotReader, previous: SnapshotReader) -> tuple[list[O
     """New versions and deleted ids between two snapshots, looking only where their manifests differ."""
     new: list[ObjectVersion] = []
     gone: set[str] = set()
+    source = ManifestSource(snap.repo)
     for name in sorted(set(snap.type_names()) | set(previous.type_names())):
-        now, before = snap.view(name), previous.view(name)
-        if now.manifest.blobs == before.manifest.blobs:
-            continue
-        candidates = set(now.overlay) | set(before.overlay)
-        same_pages = set(now.manifest.pages) & set(before.manifest.pages)
-        for view in (now, before):
-            for page in view.manifest.pages:
-                if page not in same_pages:
-                    candidates |= set(view.pages.get(page))  # cached: the lookups below reuse it
-        for oid in candidates:
-            current, old = now.entry(oid), before.entry(oid)
-            if current is None and old is not None:
-                gone.add(oid)
-            elif current is not None and (old is None or old.blob != current.blob):
+        now = parent_manifest(snap.record, name) or TypeManifest(numbers=snap.record.get("numbers"))
+        before = parent_manifest(previous.record, name) or TypeManifest(
+            numbers=previous.record.get("numbers")
+        )
+        for pair in differing(source, before, now):
+            current = snap.entry(name, pair.id) if pair.after is not None else None
+            if current is None:
+                gone.add(pair.id)
+            else:
                 new.append(_version(name, current))
     return new, gone

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from core.registry import object_type
-from core.snapshots import ObjectNumbers, SnapshotReader, SnapshotWriter
+from core.snapshots import ObjectNumbers, SnapshotReader, SnapshotWriter, load_json
 from core.snapshots.manifest import bits_for
+from core.snapshots.numbers import decode_range, differences
 from tests.memory_repository import MemoryRepository
 
 USER = object_type("user")
@@ -176,3 +179,107 @@ def test_incremental_changes_go_to_an_overlay_until_it_is_rebased() -> None:
     assert reader.get("user", guid(3999)) is None
     untouched = reader.get("user", guid(3000))
     assert untouched is not None and untouched.object["displayName"] == "User 3000"
+
+
+def test_pages_are_columns_keyed_by_number_and_records_carry_no_type_or_id() -> None:
+    repo = MemoryRepository()
+
+    def build(w: SnapshotWriter) -> None:
+        w.builder("user", incremental=False)
+        for n in range(2000):
+            w.put(USER, user(n))
+
+    record = take(repo, None, "full", build)
+    pages = [load_json(repo.blobs[p]) for p in record["types"]["user"]["pages"]]
+    assert sum(len(p["numbers"]) for p in pages) == 2000
+    assert all(set(p) == {"blobs", "name", "numbers", "principal", "volatile"} for p in pages)
+    # the ids are in the number table only: a GUID costs ~20 bytes wherever it is stored
+    assert not any(
+        guid(n).encode() in repo.blobs[p] for p in record["types"]["user"]["pages"] for n in range(2000)
+    )
+    steps = pages[0]["numbers"][1:]
+    assert steps and all(0 < s < 2000 for s in steps)  # differences, not the numbers themselves
+    first = load_json(repo.blobs[pages[0]["blobs"][0]])
+    assert set(first) == {"object", "links"}
+    snap = SnapshotReader(repo, record)
+    entry = snap.entry("user", guid(1234))
+    assert entry is not None and entry.name == "User 1234" and entry.principal == "user1234@contoso.example"
+    assert entry.volatile == {"onPremisesLastSyncDateTime": "2026-11-01T00:34:00Z"}
+    assert snap.entry("user", guid(99_999)) is None
+
+
+def test_overlay_deltas_name_the_ids_they_change_and_delete() -> None:
+    repo = MemoryRepository()
+
+    def full(w: SnapshotWriter) -> None:
+        w.builder("user", incremental=False)
+        for n in range(3000):
+            w.put(USER, user(n))
+
+    def change(w: SnapshotWriter) -> None:
+        w.builder("user", incremental=True)
+        w.put(USER, user(5, displayName="Five"))
+        w.put(USER, user(7000))
+        w.delete(USER, guid(6))
+        w.delete(USER, "never-seen")  # nothing to delete: no change at all
+
+    second = take(repo, take(repo, None, "full", full), "incremental", change)
+    (delta_id,) = second["types"]["user"]["overlay"]
+    delta = load_json(repo.blobs[delta_id])
+    assert sorted(delta["ids"]) == sorted([guid(5), guid(7000), guid(6)])
+    assert len(delta["numbers"]) == 2 and len(delta["deleted"]) == 1
+    assert second["counts"]["user"] == 3000
+    assert SnapshotReader(repo, second).numbers.known("never-seen") is None
+
+
+def test_relationship_lists_are_stored_as_differences() -> None:
+    repo = MemoryRepository()
+    members = [guid(n) for n in range(3000)]
+
+    def build(w: SnapshotWriter) -> None:
+        w.builder("user", incremental=False)
+        w.builder("group", incremental=False)
+        for n in range(3000):
+            w.put(USER, user(n))
+        w.put(GROUP, {"id": "g-small", "displayName": "Small"}, {"members": [guid(9), guid(2), guid(30)]})
+        w.put(GROUP, {"id": "g-all", "displayName": "All"}, {"members": members})
+
+    snap = SnapshotReader(repo, take(repo, None, "full", build))
+    small = snap.entry("group", "g-small")
+    assert small is not None
+    numbers = snap.numbers.numbers([guid(9), guid(2), guid(30)])
+    assert load_json(repo.blobs[small.blob])["links"]["members"] == differences(numbers)
+    everyone = snap.get("group", "g-all")
+    assert everyone is not None and sorted(everyone.links["members"] or []) == sorted(members)
+    entry = snap.entry("group", "g-all")
+    assert entry is not None and entry.chunks
+    for chunk in entry.chunks:
+        steps = load_json(repo.blobs[chunk])["numbers"]
+        assert all(s == 1 for s in steps[1:])  # consecutive members: every step is one
+
+
+def test_the_number_table_packs_guids_and_keeps_every_other_id_as_it_is() -> None:
+    repo = MemoryRepository()
+    ids = [guid(1), "contoso.example", "authorizationPolicy", guid(2).upper(), guid(3), "Xj2-q_0AbC"]
+    numbers = ObjectNumbers()
+    numbers.numbers(ids)
+    (chunk,) = numbers.save(repo)
+    assert ObjectNumbers.load(repo, [chunk]).ids(list(range(len(ids)))) == ids
+    assert guid(1).encode() not in repo.blobs[chunk]  # 16 bytes in base64, not 36 characters of text
+    assert guid(2).upper().encode() in repo.blobs[chunk]  # not canonical: kept as written
+    with pytest.raises(ValueError):
+        decode_range(b'{"guids":"","ids":[null],"start":0}')  # a place for a GUID that is not there
+
+
+def test_drain_hands_over_every_entry_once() -> None:
+    repo = MemoryRepository()
+    writer = SnapshotWriter(repo, repo, tenant_id="t1", parent=None, numbers=ObjectNumbers())
+    writer.builder("user", incremental=False)
+    writer.builder("group", incremental=False)
+    for n in range(10):
+        writer.put(USER, user(n))
+    writer.put(GROUP, {"id": "g-1", "displayName": "G"}, {"members": [guid(1)]})
+    writer.finish(kind="full", delta_tokens={}, extra={})
+    drained = sorted((name, e.id) for name, e in writer.drain())
+    assert drained == sorted([("group", "g-1"), *(("user", guid(n)) for n in range(10))])
+    assert list(writer.drain()) == []

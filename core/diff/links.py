@@ -1,9 +1,10 @@
 """Relationship differences read from stored records, touching only the parts of the lists that differ.
 
 A record stores each relationship as object numbers (``core.snapshots.numbers``): one number (manager), a
-sorted list, or, for long lists, chunk blobs by number range. Every snapshot of a repository extends one
-append-only numbering, so two records' numbers can be compared as they are: identical chunks are skipped
-unread, and only the numbers that differ are turned back into ids, one 1,024-number range at a time.
+sorted list (as differences), or, for long lists, chunk blobs by number range. Every snapshot of a
+repository extends one append-only numbering, so two records' numbers can be compared as they are:
+identical chunks are skipped unread, and only the numbers that differ are turned back into ids, one
+1,024-number range at a time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.snapshots import BlobRepository, load_json
-from core.snapshots.numbers import RANGE
+from core.snapshots.numbers import RANGE, read_range
+from core.snapshots.snapshot import chunk_numbers, link_numbers
 
 
 class NumberTable:
@@ -35,7 +37,7 @@ class NumberTable:
     def range_ids(self, index: int) -> list[str]:
         ids = self._ranges.get(index)
         if ids is None:
-            ids = self._ranges[index] = list(load_json(self._repo.read_blob(self.chunks[index]))["ids"])
+            ids = self._ranges[index] = read_range(self._repo, self.chunks[index])
         return ids
 
     def id_of(self, number: int) -> str:
@@ -124,11 +126,11 @@ class LinkComparer:
 
     def _numbers(self, value: Any, skip: set[str]) -> set[int]:
         if isinstance(value, list):
-            return set(value)
+            return set(link_numbers(self._repo, value))
         found: set[int] = set()
         for chunk in _chunk_ids(value):
             if chunk not in skip:  # a chunk both sides hold holds the same numbers on both
-                found.update(load_json(self._repo.read_blob(chunk))["numbers"])
+                found.update(chunk_numbers(self._repo, chunk))
         return found
 
     def _resolve(self, number: int) -> str:

@@ -1,29 +1,29 @@
 """Which objects of one type differ between two manifests, reading as little of either as possible.
 
-Identical blob lists mean an identical type: nothing is read. With the same bucketing, a page shared by both
-sides holds the same entries on both, so only pages that differ position by position are read, plus the
-overlay deltas the two sides do not share; every id that could differ comes from those. Only then are
-entries compared, by record blob: equal blob, equal object, and the record is never loaded.
+Identical blob lists mean an identical type: nothing is read. Pages are keyed by object number, and every
+snapshot of a repository extends one numbering, so with the same bucketing a page shared by both sides holds
+the same entries on both; only pages that differ position by position are read, plus the overlay deltas the
+two sides do not share, and every number that could differ comes from those. Entries are compared by record
+blob straight from the pages' columns (equal blob, equal object: the record is never loaded), and only the
+numbers that differ are turned back into ids: from the overlay deltas, which carry the ids they name, else
+from the number table, one range at a time.
 
-Entries stay as the JSON the manifest stores (``{"id", "blob", "name", ...}``): building ``Entry`` objects
-for whole pages would cost more than the comparison. An id looked up in a shared page is found in the page's
-bytes and only its own entry is parsed.
+Two snapshots numbered apart (a repository started afresh) or bucketed apart are compared entry by entry,
+by id.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, NamedTuple
 
-from core.snapshots import BlobRepository, TypeManifest, load_json
-from core.snapshots.manifest import bucket_of
+from core.diff.links import NumberTable, same_numbering
+from core.snapshots import BlobRepository, ObjectNumbers, TypeManifest
+from core.snapshots.manifest import Page, PageCache, Slot, bucket_of, merge_overlay
 
 PAGE_CACHE = 8  # a walk reads each page once; lookups by id revisit a few
-RawEntry = dict[str, Any]  # an entry as stored: "id", "blob", and "name", "principal", ... where known
-_ENTRY_START = b'{"blob":'  # canonical JSON sorts keys: every stored entry starts with its blob
-_DECODER = json.JSONDecoder()
+RawEntry = dict[str, Any]  # an entry as plain values: "blob", and "name", "principal", ... where known
 
 
 class EntryPair(NamedTuple):
@@ -36,93 +36,82 @@ class EntryPair(NamedTuple):
 
 
 class ManifestSource:
-    """Pages and deltas read once per diff: both sides usually share most of them."""
+    """Pages, deltas and number tables read once per diff: both sides usually share most of them."""
 
     def __init__(self, repo: BlobRepository) -> None:
         self.repo = repo
-        self._deltas: dict[str, tuple[dict[str, RawEntry], list[str]]] = {}
-        self._overlays: dict[tuple[str, ...], dict[str, RawEntry | None]] = {}
-        self._raw: dict[str, bytes] = {}
-        self._parsed: dict[str, dict[str, RawEntry]] = {}
+        self.pages = PageCache(repo, PAGE_CACHE)
+        self._deltas: dict[str, Page] = {}
+        self._overlays: dict[tuple[str, ...], dict[int, Slot | None]] = {}
+        self._tables: dict[str | None, NumberTable] = {}
+        self._reverse: dict[str | None, ObjectNumbers] = {}
 
-    def raw_page(self, page_id: str) -> bytes:
-        data = self._raw.get(page_id)
-        if data is None:
-            if len(self._raw) >= PAGE_CACHE:
-                self._raw.pop(next(iter(self._raw)))
-            data = self._raw[page_id] = self.repo.read_blob(page_id)
-        return data
-
-    def page(self, page_id: str) -> dict[str, RawEntry]:
-        """Every entry of a page, by id."""
-        found = self._parsed.get(page_id)
+    def table(self, manifest: TypeManifest) -> NumberTable:
+        """Number -> id, a range at a time."""
+        found = self._tables.get(manifest.numbers)
         if found is None:
-            if len(self._parsed) >= PAGE_CACHE:
-                self._parsed.pop(next(iter(self._parsed)))
-            entries = load_json(self.raw_page(page_id))["entries"]
-            found = self._parsed[page_id] = {e["id"]: e for e in entries}
+            found = self._tables[manifest.numbers] = NumberTable(self.repo, manifest.numbers)
         return found
 
-    def page_entry(self, page_id: str, object_id: str) -> RawEntry | None:
-        """One id's entry in a page, parsing only that entry when the page is not parsed already."""
-        parsed = self._parsed.get(page_id)
-        if parsed is not None:
-            return parsed.get(object_id)
-        data = self.raw_page(page_id)
-        at = data.find(b'"id":' + json.dumps(object_id, ensure_ascii=False).encode())
-        if at < 0:
-            return None
-        start = data.rfind(_ENTRY_START, 0, at)
-        end = data.find(_ENTRY_START, at)
-        try:
-            entry, _ = _DECODER.raw_decode(data[start : end if end > 0 else len(data)].decode())
-        except ValueError:
-            entry = None
-        if start < 0 or not isinstance(entry, dict) or entry.get("id") != object_id:
-            return self.page(page_id).get(object_id)  # the bytes were not what they seemed: read it all
-        return entry
+    def numbering(self, manifest: TypeManifest) -> ObjectNumbers:
+        """Id -> number: the whole table, read once for lookups by id."""
+        found = self._reverse.get(manifest.numbers)
+        if found is None:
+            table = self.table(manifest)
+            ids = [oid for index in range(len(table.chunks)) for oid in table.range_ids(index)]
+            found = self._reverse[manifest.numbers] = ObjectNumbers(ids)
+        return found
 
-    def delta(self, delta_id: str) -> tuple[dict[str, RawEntry], list[str]]:
+    def delta(self, delta_id: str) -> Page:
         found = self._deltas.get(delta_id)
         if found is None:
-            data = load_json(self.repo.read_blob(delta_id))
-            found = self._deltas[delta_id] = ({e["id"]: e for e in data["entries"]}, list(data["deleted"]))
+            found = self._deltas[delta_id] = self.pages.get(delta_id)
         return found
 
-    def overlay(self, manifest: TypeManifest) -> dict[str, RawEntry | None]:
+    def overlay(self, manifest: TypeManifest) -> dict[int, Slot | None]:
         key = tuple(manifest.overlay)
         merged = self._overlays.get(key)
         if merged is None:
-            merged = {}
-            for delta_id in manifest.overlay:  # oldest first: the newest delta wins
-                entries, deleted = self.delta(delta_id)
-                merged.update(entries)
-                merged.update(dict.fromkeys(deleted))
-            self._overlays[key] = merged
+            merged = self._overlays[key] = merge_overlay(self.delta(d) for d in manifest.overlay)
         return merged
 
-    def delta_ids(self, delta_id: str) -> set[str]:
-        entries, deleted = self.delta(delta_id)
-        return set(entries) | set(deleted)
-
-    def lookup(self, manifest: TypeManifest, object_id: str) -> RawEntry | None:
+    def slot(self, manifest: TypeManifest, number: int) -> Slot | None:
         overlay = self.overlay(manifest)
-        if object_id in overlay:
-            return overlay[object_id]
+        if number in overlay:
+            return overlay[number]
         if not manifest.pages:
             return None
-        return self.page_entry(manifest.pages[bucket_of(object_id, manifest.bits)], object_id)
+        page = self.pages.get(manifest.pages[bucket_of(number, manifest.bits)])
+        index = page.position(number)
+        return None if index is None else (page, index)
 
-    def all_entries(self, manifest: TypeManifest) -> dict[str, RawEntry]:
-        found: dict[str, RawEntry] = {}
+    def lookup(self, manifest: TypeManifest, object_id: str) -> RawEntry | None:
+        if not manifest.blobs:
+            return None
+        number = self.numbering(manifest).known(object_id)
+        found = None if number is None else self.slot(manifest, number)
+        return None if found is None else raw_entry(found)
+
+    def slots(self, manifest: TypeManifest) -> dict[int, Slot]:
+        found: dict[int, Slot] = {}
         for page_id in manifest.pages:
-            found.update((e["id"], e) for e in load_json(self.repo.read_blob(page_id))["entries"])
-        for object_id, raw in self.overlay(manifest).items():
-            if raw is None:
-                found.pop(object_id, None)
+            page = self.pages.get(page_id)
+            found.update((n, (page, i)) for i, n in enumerate(page.numbers))
+        for number, slot in self.overlay(manifest).items():
+            if slot is None:
+                found.pop(number, None)
             else:
-                found[object_id] = raw
+                found[number] = slot
         return found
+
+
+def raw_entry(slot: Slot) -> RawEntry:
+    page, index = slot
+    entry: RawEntry = {"blob": page.blobs[index]}
+    for column, values in page.columns.items():
+        if values[index] is not None:
+            entry[column] = values[index]
+    return entry
 
 
 def differing(
@@ -131,19 +120,26 @@ def differing(
     after: TypeManifest,
     ids: Collection[str] | None = None,
 ) -> Iterator[EntryPair]:
-    """Every object whose entry differs (added, removed, or another record blob), in bucket order."""
+    """Every object whose entry differs (added, removed, or another record blob)."""
     if before.blobs == after.blobs:
         return
     if ids is not None:
         for object_id in sorted(ids):
-            pair = _pair(object_id, source.lookup(before, object_id), source.lookup(after, object_id))
-            if pair is not None:
-                yield pair
+            old, new = source.lookup(before, object_id), source.lookup(after, object_id)
+            if _blob(old) != _blob(new):
+                name = (new or {}).get("name") or (old or {}).get("name")
+                yield EntryPair(object_id, _blob(old), _blob(new), name)
         return
-    if before.bits != after.bits or len(before.pages) != len(after.pages) or not after.pages:
+    comparable = (
+        before.bits == after.bits
+        and len(before.pages) == len(after.pages)
+        and bool(after.pages)
+        and same_numbering(source.table(before), source.table(after))
+    )
+    if comparable:
+        yield from _by_bucket(source, before, after)
+    else:
         yield from _full_scan(source, before, after)
-        return
-    yield from _by_bucket(source, before, after)
 
 
 def _by_bucket(source: ManifestSource, before: TypeManifest, after: TypeManifest) -> Iterator[EntryPair]:
@@ -153,50 +149,64 @@ def _by_bucket(source: ManifestSource, before: TypeManifest, after: TypeManifest
         if a != b:
             break
         shared += 1
-    buckets: dict[int, set[str]] = defaultdict(set)
+    buckets: dict[int, set[int]] = defaultdict(set)
     for delta_id in [*before.overlay[shared:], *after.overlay[shared:]]:
-        for object_id in source.delta_ids(delta_id):
-            buckets[bucket_of(object_id, bits)].add(object_id)
+        delta = source.delta(delta_id)
+        for number in (*delta.numbers, *delta.deleted):
+            buckets[bucket_of(number, bits)].add(number)
     for index, (a, b) in enumerate(zip(before.pages, after.pages, strict=True)):
         if a != b:
             buckets.setdefault(index, set())
-    before_overlay, after_overlay = source.overlay(before), source.overlay(after)
+    old_table, new_table = source.table(before), source.table(after)
+    named = {n: oid for d in [*before.overlay, *after.overlay] for n, oid in source.delta(d).ids.items()}
+
+    def resolve(number: int) -> str:
+        if number in named:
+            return named[number]
+        try:  # one numbering: the newer table knows every number the older one does
+            return new_table.id_of(number)
+        except LookupError:
+            return old_table.id_of(number)
+
     for index in sorted(buckets):
         page_a, page_b = before.pages[index], after.pages[index]
         candidates = buckets[index]
         if page_a != page_b:
-            candidates |= source.page(page_a).keys() | source.page(page_b).keys()
-        for object_id in sorted(candidates):
-            old = (
-                before_overlay[object_id]
-                if object_id in before_overlay
-                else source.page_entry(page_a, object_id)
-            )
-            new = (
-                after_overlay[object_id]
-                if object_id in after_overlay
-                else source.page_entry(page_b, object_id)
-            )
-            pair = _pair(object_id, old, new)
+            candidates |= {*source.pages.get(page_a).numbers, *source.pages.get(page_b).numbers}
+        for number in sorted(candidates):
+            pair = _pair(number, source.slot(before, number), source.slot(after, number), resolve)
             if pair is not None:
                 yield pair
 
 
 def _full_scan(source: ManifestSource, before: TypeManifest, after: TypeManifest) -> Iterator[EntryPair]:
-    """Bucketing changed (or a side is empty): every entry of both sides, compared by id."""
-    old = source.all_entries(before)
-    new = source.all_entries(after)
+    """Bucketing or numbering differs (or a side is empty): every entry of both sides, compared by id."""
+    old_table, new_table = source.table(before), source.table(after)
+    old = {old_table.id_of(n): slot for n, slot in source.slots(before).items()}
+    new = {new_table.id_of(n): slot for n, slot in source.slots(after).items()}
     for object_id in sorted(old.keys() | new.keys()):
-        pair = _pair(object_id, old.get(object_id), new.get(object_id))
+        pair = _pair(object_id, old.get(object_id), new.get(object_id), str)
         if pair is not None:
             yield pair
 
 
-def _pair(object_id: str, before: RawEntry | None, after: RawEntry | None) -> EntryPair | None:
-    if before is None:
-        return None if after is None else EntryPair(object_id, None, after["blob"], after.get("name"))
-    if after is None:
-        return EntryPair(object_id, before["blob"], None, before.get("name"))
-    if before["blob"] != after["blob"]:
-        return EntryPair(object_id, before["blob"], after["blob"], after.get("name") or before.get("name"))
-    return None
+def _pair(
+    key: Any, before: Slot | None, after: Slot | None, resolve: Callable[[Any], str]
+) -> EntryPair | None:
+    old = before[0].blobs[before[1]] if before else None
+    new = after[0].blobs[after[1]] if after else None
+    if old == new:
+        return None
+    name = _name(after) or _name(before)
+    return EntryPair(resolve(key), old, new, name)
+
+
+def _name(slot: Slot | None) -> str | None:
+    if slot is None:
+        return None
+    value = slot[0].value(slot[1], "name")
+    return value if isinstance(value, str) else None
+
+
+def _blob(entry: RawEntry | None) -> str | None:
+    return None if entry is None else str(entry["blob"])

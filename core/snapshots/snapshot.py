@@ -1,14 +1,15 @@
 """Writing and reading whole-tenant snapshots: object records, relationship lists, manifests, records.
 
-An object record is the canonical JSON of ``{"type", "id", "object", "links"}``: the object without its
-volatile properties, and its relationships as sorted object numbers (``core.snapshots.numbers``). Lists longer
-than ``INLINE_LINKS`` are stored in chunks by number range, so adding one member to an all-staff group
-rewrites one chunk, not the whole list.
+An object record is the canonical JSON of ``{"object", "links"}``: the object without its volatile
+properties, and its relationships as object numbers (``core.snapshots.numbers``): a single one (manager),
+or a sorted list stored as its differences (``link_numbers`` reads either back). The type and id are the
+manifest entry's; repeated in every record they would cost ~3% of its stored size. Lists longer than
+``INLINE_LINKS`` are stored in chunks by number range (``{"numbers": differences}``), so adding one member
+to an all-staff group rewrites one chunk, not the whole list.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ from typing import Any
 from core.registry import ObjectType
 from core.snapshots.canonical import canonical_json, load_json
 from core.snapshots.manifest import Entry, ManifestView, PageCache, TypeBuilder, TypeManifest
-from core.snapshots.numbers import ObjectNumbers
+from core.snapshots.numbers import ObjectNumbers, differences, running_sum
 from core.snapshots.port import BlobRepository, BlobWriter
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: number-keyed column pages, records without type and id, lists as differences
 INLINE_LINKS = 2048
 LINK_RANGE = 4096  # numbers per stored chunk of a long relationship list
 
@@ -63,7 +64,7 @@ class SnapshotWriter:
         """One builder per type; incremental builds start from the parent's pages of that type."""
         if name not in self._types:
             parent = parent_manifest(self._parent, name) if incremental else None
-            self._types[name] = TypeBuilder(self._repo, self._writer, parent)
+            self._types[name] = TypeBuilder(self._repo, self._writer, parent, self.numbers)
         return self._types[name]
 
     def deleted_ids(self, parent: SnapshotReader | None) -> dict[str, set[str]]:
@@ -79,7 +80,7 @@ class SnapshotWriter:
 
     def restart(self, name: str) -> TypeBuilder:
         """Drop what this run wrote for a type so far and read it from scratch (an expired delta token)."""
-        self._types[name] = TypeBuilder(self._repo, self._writer, None)
+        self._types[name] = TypeBuilder(self._repo, self._writer, None, self.numbers)
         return self._types[name]
 
     def put(
@@ -90,11 +91,17 @@ class SnapshotWriter:
         *,
         parent_id: str | None = None,
     ) -> Entry:
-        object_id = sys.intern(str(obj[t.id_field]))  # one copy shared with the number table and links
-        stable = {k: v for k, v in obj.items() if k not in t.volatile and not k.endswith("@delta")}
+        # The number table's copy of the id: one string per id, however many entries and lists hold it.
+        number = self.numbers.number(str(obj[t.id_field]))
+        object_id = self.numbers.object_id(number)
+        stable = dict(obj)
+        for key in t.volatile:
+            stable.pop(key, None)
+        if "@delta" in "".join(stable):  # readers strip annotations already: one check, not one per key
+            stable = {k: v for k, v in stable.items() if not k.endswith("@delta")}
         volatile = {k: obj[k] for k in t.volatile if obj.get(k) is not None} or None
         encoded_links, chunks = self._encode_links(links or {})
-        record = {"type": t.name, "id": object_id, "object": stable, "links": encoded_links}
+        record = {"object": stable, "links": encoded_links}
         entry = Entry(
             id=object_id,
             blob=self._writer.add_blob(canonical_json(record)),
@@ -104,7 +111,7 @@ class SnapshotWriter:
             chunks=tuple(chunks),
             volatile=volatile,
         )
-        self._types[t.name].put(entry)
+        self._types[t.name].put(entry, number)
         self.stats["objects_put"] += 1
         return entry
 
@@ -122,17 +129,24 @@ class SnapshotWriter:
                 continue
             numbers = self.numbers.numbers(value)
             if len(numbers) <= INLINE_LINKS:
-                encoded[name] = numbers
+                encoded[name] = differences(numbers)
                 continue
             ranges: dict[int, list[int]] = defaultdict(list)
             for n in numbers:
                 ranges[n // LINK_RANGE].append(n)
             ids = [
-                self._writer.add_blob(canonical_json({"numbers": part})) for _, part in sorted(ranges.items())
+                self._writer.add_blob(canonical_json({"numbers": differences(part)}))
+                for _, part in sorted(ranges.items())
             ]
             chunks.extend(ids)
             encoded[name] = {"chunks": ids, "count": len(numbers)}
         return encoded, chunks
+
+    def drain(self) -> Iterator[tuple[str, Entry]]:
+        """Every entry this run put, by type, each let go once yielded: after ``finish`` and ``deleted_ids``
+        only the catalog still needs them, and a full backup holds one per object."""
+        for name in sorted(self._types):
+            yield from ((name, entry) for entry in self._types[name].drain())
 
     def finish(
         self, *, kind: str, delta_tokens: Mapping[str, str], extra: Mapping[str, Any]
@@ -188,7 +202,7 @@ class SnapshotReader:
     def view(self, type_name: str) -> ManifestView:
         if type_name not in self._views:
             manifest = parent_manifest(self.record, type_name) or TypeManifest()
-            self._views[type_name] = ManifestView(self.repo, manifest, self._pages)
+            self._views[type_name] = ManifestView(self.repo, manifest, self._pages, lambda: self.numbers)
         return self._views[type_name]
 
     def entries(self, type_name: str) -> Iterator[Entry]:
@@ -203,11 +217,8 @@ class SnapshotReader:
         for name, value in record["links"].items():
             if isinstance(value, int):
                 links[name] = self.numbers.object_id(value)
-            elif isinstance(value, dict):
-                numbers = [n for c in value["chunks"] for n in load_json(self.repo.read_blob(c))["numbers"]]
-                links[name] = self.numbers.ids(numbers)
             else:
-                links[name] = self.numbers.ids(value)
+                links[name] = self.numbers.ids(link_numbers(self.repo, value))
         return StoredObject(type_name, entry.id, record["object"], links, entry.volatile)
 
     def get(self, type_name: str, object_id: str) -> StoredObject | None:
@@ -219,9 +230,20 @@ class SnapshotReader:
             yield self.load(type_name, entry)
 
 
+def link_numbers(repo: BlobRepository, value: list[int] | dict[str, Any]) -> list[int]:
+    """A stored relationship list's numbers, ascending: inline, or read from its chunks."""
+    if isinstance(value, dict):
+        return [n for chunk in value["chunks"] for n in chunk_numbers(repo, chunk)]
+    return running_sum(value)
+
+
+def chunk_numbers(repo: BlobRepository, chunk: str) -> list[int]:
+    return running_sum(load_json(repo.read_blob(chunk))["numbers"])
+
+
 def parent_manifest(record: Mapping[str, Any] | None, type_name: str) -> TypeManifest | None:
     data = (record or {}).get("types", {}).get(type_name)
-    return TypeManifest.from_json(data) if data else None
+    return TypeManifest.from_json(data, (record or {}).get("numbers")) if data else None
 
 
 def _text(value: Any) -> str | None:
