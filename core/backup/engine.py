@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from core.backup.logs import LogArchiveResult, archive_window
+from core.backup.memory import fewer_collections, pin_mmap_threshold
 from core.backup.readers import (
     Sink,
     TypeOutcome,
@@ -30,7 +31,7 @@ from core.errors import RewindError
 from core.graph import DeltaTokenExpired, GraphClient, GraphError, NotFound
 from core.registry import LOG_STREAMS, OBJECT_TYPES, ObjectType, Refresh, object_type
 from core.repository import Repository
-from core.snapshots import Entry, ObjectNumbers, SnapshotReader, SnapshotWriter
+from core.snapshots import ObjectNumbers, SnapshotReader, SnapshotWriter, canonical_json, load_json
 from core.snapshots.snapshot import LinkValue
 
 log = structlog.get_logger("rewind.backup")
@@ -93,6 +94,11 @@ class BackupEngine:
         self.clock = clock
 
     async def run(self, *, full: bool = False, types: Sequence[str] | None = None) -> BackupResult:
+        pin_mmap_threshold()
+        with fewer_collections():
+            return await self._run(full=full, types=types)
+
+    async def _run(self, *, full: bool, types: Sequence[str] | None) -> BackupResult:
         started = time.monotonic()
         parent = self._latest_record()
         reader = SnapshotReader(self.repo, parent) if parent else None
@@ -122,6 +128,8 @@ class BackupEngine:
         snapshot_id = self.repo.save_snapshot(record)
         bytes_written = self.repo.stats.bytes_written - bytes_before
         gone = snap.deleted_ids(run.parent)
+        if run.parent is None:
+            numbers.release()  # saved with the snapshot; a full run has no parent to look ids up in
         changed = {name: len(ids) for name, ids in gone.items() if ids}
         versioned: set[str] = set()
 
@@ -228,8 +236,9 @@ class _Run:
         self.targets: set[str] = set()
         self.log_counts: dict[str, int] = {}
         self.fanout = asyncio.Semaphore(RELATIONSHIP_CONCURRENCY)  # shared by every per-object read
-        self.held: dict[str, dict[str, tuple[dict[str, Any], dict[str, LinkValue]]]] = {}
-        self.put_entries: dict[str, list[Entry]] = {}
+        # Objects waiting for per-object relationship reads, as canonical JSON: a parsed service principal
+        # is tens of KB of dicts, and the owner reads of a large tenant take most of the run.
+        self.held: dict[str, dict[str, tuple[bytes, dict[str, LinkValue]]]] = {}
 
     # --- logs -------------------------------------------------------------------------------------------
     async def archive_logs(self, writer: Any) -> dict[str, LogArchiveResult]:
@@ -306,14 +315,14 @@ class _Run:
         held = self.held.setdefault(t.name, {})
 
         def hold(kind: ObjectType, props: dict[str, Any], links: dict[str, LinkValue]) -> None:
-            held[str(props[kind.id_field])] = (props, links)
+            held[str(props[kind.id_field])] = (canonical_json(props), links)
 
         return hold
 
     def _put(
         self, t: ObjectType, props: dict[str, Any], links: dict[str, LinkValue], parent_id: str | None = None
     ) -> None:
-        self.put_entries.setdefault(t.name, []).append(self.snap.put(t, props, links, parent_id=parent_id))
+        self.snap.put(t, props, links, parent_id=parent_id)
 
     async def _complete_held(self, t: ObjectType, outcome: TypeOutcome, removed: set[str]) -> None:
         """Add relationships that only per-object reads reveal, then store the held objects."""
@@ -332,7 +341,7 @@ class _Run:
                 linked = {i for r in audited for i in _as_list(before.links.get(r.name))}
                 if oid in self.targets or linked & removed:
                     self.targets.add(oid)
-                    held[oid] = ({**before.object, **(before.volatile or {})}, dict(before.links))
+                    held[oid] = (canonical_json(before.full()), dict(before.links))
         sem = self.fanout
 
         async def enrich(oid: str, links: dict[str, LinkValue]) -> None:
@@ -355,7 +364,7 @@ class _Run:
         except GraphError as exc:  # keep the objects; say which relationships could not be read
             self._fail(t, exc)
         for oid, (props, links) in held.items():
-            self._put(t, props, links)
+            self._put(t, load_json(props), links)
             outcome.changed.add(oid)
 
     # --- child collections -----------------------------------------------------------------------------
@@ -429,9 +438,9 @@ class _Run:
         return {name: o.delta_link for name, o in self.outcomes.items() if o.delta_link}
 
     def versions(self) -> Iterator[ObjectVersion]:
-        """Object versions new in this snapshot (types read whole also re-put unchanged objects)."""
-        for name, entries in self.put_entries.items():
-            for e in entries:
-                before = self.parent.entry(name, e.id) if self.parent else None
-                if before is None or before.blob != e.blob:
-                    yield ObjectVersion(name, e.id, e.blob, e.name, e.principal)
+        """Object versions new in this snapshot (types read whole also re-put unchanged objects). Drains
+        the snapshot writer: call it last."""
+        for name, e in self.snap.drain():
+            before = self.parent.entry(name, e.id) if self.parent else None
+            if before is None or before.blob != e.blob:
+                yield ObjectVersion(name, e.id, e.blob, e.name, e.principal)

@@ -2,12 +2,13 @@
 
 Each backup reads ``[previous end - overlap, now)`` and drops records it already archived: Entra delivers log
 records minutes late, and the overlap catches them. Windows are stored as data blobs grouped under one tree
-blob per day, so the snapshot record grows by a day entry, not by a window entry.
+blob per day, so the snapshot record grows by a day entry, not by a window entry. A long window (the first
+run reads 30 days) is written a few MB at a time, so a day may get several window blobs from one run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,8 @@ from core.snapshots import canonical_json, load_json
 from core.snapshots.port import BlobRepository, BlobWriter
 
 OVERLAP = timedelta(minutes=15)
+# Records held before they are written out as day windows: a first run reads 30 days of sign-ins at once.
+FLUSH_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -44,6 +47,33 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+class _Windows:
+    """New records, written out a batch at a time as one window blob per day (records in time order)."""
+
+    def __init__(self, writer: BlobWriter, stream: LogStream, until: str) -> None:
+        self._writer = writer
+        self._tail = canonical_json({"stream": stream.name, "until": until})[1:]
+        self._held: list[_Held] = []
+        self._size = 0
+        self.by_day: dict[str, list[str]] = {}
+
+    def add(self, item: _Held) -> None:
+        self._held.append(item)
+        self._size += len(item.data)
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        by_day: dict[str, list[bytes]] = {}
+        for item in sorted(self._held):
+            by_day.setdefault(item.at[:10], []).append(item.data)
+        for day, items in sorted(by_day.items()):
+            # The canonical JSON of {"records", "stream", "until"}, assembled from the records' own bytes.
+            window = b'{"records":[' + b",".join(items) + b"]," + self._tail
+            self.by_day.setdefault(day, []).append(self._writer.add_blob(window))
+        self._held, self._size = [], 0
+
+
 async def archive_window(
     graph: GraphClient,
     repo: BlobRepository,
@@ -60,42 +90,54 @@ async def archive_window(
         start = datetime.fromisoformat(since_prev.replace("Z", "+00:00")) - OVERLAP
         clauses.insert(0, f"{stream.time_field} ge {iso(start)}")
     seen = set(previous.get("recent_ids", []))
-    held: list[_Held] = []
+    horizon = iso(now - OVERLAP)
+    recent = {i for i in seen if since_prev and since_prev >= horizon}
+    windows = _Windows(writer, stream, until)
+    count = 0
     targets: set[str] = set()
     params = {"$filter": " and ".join(clauses), "$top": str(stream.page_size)}
-    async for record in graph.iter_items(stream.path, params=params):
+    async for record in _one_page_at_a_time(graph, stream.path, params):
         record_id = str(record.get("id"))
-        if record_id not in seen:
-            targets |= audit_targets([record])
-            held.append(_Held(str(record.get(stream.time_field, until)), record_id, canonical_json(record)))
-    held.sort()
+        if record_id in seen:
+            continue
+        targets |= audit_targets([record])
+        at = str(record.get(stream.time_field, until))
+        if at >= horizon:
+            recent.add(record_id)
+        windows.add(_Held(at, record_id, canonical_json(record)))
+        count += 1
+    windows.flush()
     days: dict[str, str] = dict(previous.get("days", {}))
-    by_day: dict[str, list[bytes]] = {}
-    for item in held:
-        by_day.setdefault(item.at[:10], []).append(item.data)
-    for day, items in sorted(by_day.items()):
-        # The canonical JSON of {"records", "stream", "until"}, assembled from the records' own bytes.
-        window_json = (
-            b'{"records":['
-            + b",".join(items)
-            + b"],"
-            + canonical_json({"stream": stream.name, "until": until})[1:]
-        )
-        window = writer.add_blob(window_json)
+    for day, blobs in sorted(windows.by_day.items()):
         earlier = load_json(repo.read_blob(days[day]))["blobs"] if day in days else []
-        days[day] = writer.add_blob(canonical_json({"blobs": [*earlier, window]}), kind="tree")
-    horizon = iso(now - OVERLAP)
-    recent = sorted(
-        {item.record_id for item in held if item.at >= horizon}
-        | {i for i in seen if since_prev and since_prev >= horizon}
-    )
+        days[day] = writer.add_blob(canonical_json({"blobs": [*earlier, *blobs]}), kind="tree")
     state = {
         "until": until,
         "days": days,
-        "recent_ids": recent,
-        "total": previous.get("total", 0) + len(held),
+        "recent_ids": sorted(recent),
+        "total": previous.get("total", 0) + count,
     }
-    return LogArchiveResult(state, len(held), targets if stream.name == "directoryAudit" else set())
+    return LogArchiveResult(state, count, targets if stream.name == "directoryAudit" else set())
+
+
+async def _one_page_at_a_time(
+    graph: GraphClient, path: str, params: Mapping[str, str]
+) -> AsyncIterator[dict[str, Any]]:
+    """Items along ``@odata.nextLink`` without fetching ahead. A page of 1,000 sign-ins is ~20 MB once
+    parsed, and the reports limit (a few requests per ten seconds) paces this chain anyway, so a second page
+    held in advance would cost memory and save no time."""
+    url: str | None = path
+    query: Mapping[str, str] | None = params
+    while url:
+        body = await graph.get(url, params=query)
+        link = body.get("@odata.nextLink")
+        url, query = (link if isinstance(link, str) and link else None), None
+        items = body.get("value")
+        del body
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                yield item
+        del items  # let the page go before the next one arrives
 
 
 def audit_targets(records: list[dict[str, Any]]) -> set[str]:
