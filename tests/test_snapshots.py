@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -42,6 +43,17 @@ def take(repo: MemoryRepository, parent: dict[str, Any] | None, kind: str, build
     return repo.load_snapshot(repo.save_snapshot(record))
 
 
+def users(count: int) -> Callable[[SnapshotWriter], None]:
+    """A full round of ``count`` users."""
+
+    def build(w: SnapshotWriter) -> None:
+        w.builder("user", incremental=False)
+        for n in range(count):
+            w.put(USER, user(n))
+
+    return build
+
+
 def test_full_snapshot_round_trips_objects_links_and_volatile() -> None:
     repo = MemoryRepository()
     members = [guid(n) for n in range(3000)]
@@ -72,10 +84,7 @@ def test_full_snapshot_round_trips_objects_links_and_volatile() -> None:
 def test_incremental_rewrites_only_touched_pages_and_reads_complete() -> None:
     repo = MemoryRepository()
 
-    def full(w: SnapshotWriter) -> None:
-        w.builder("user", incremental=False)
-        for n in range(5000):
-            w.put(USER, user(n))
+    full = users(5000)
 
     first = take(repo, None, "full", full)
     written_after_full = repo.written
@@ -137,10 +146,7 @@ def test_numbers_are_stable_and_saved_in_ranges() -> None:
 def test_incremental_changes_go_to_an_overlay_until_it_is_rebased() -> None:
     repo = MemoryRepository()
 
-    def full(w: SnapshotWriter) -> None:
-        w.builder("user", incremental=False)
-        for n in range(4000):
-            w.put(USER, user(n))
+    full = users(4000)
 
     snap = take(repo, None, "full", full)
     base_pages = snap["types"]["user"]["pages"]
@@ -184,10 +190,7 @@ def test_incremental_changes_go_to_an_overlay_until_it_is_rebased() -> None:
 def test_pages_are_columns_keyed_by_number_and_records_carry_no_type_or_id() -> None:
     repo = MemoryRepository()
 
-    def build(w: SnapshotWriter) -> None:
-        w.builder("user", incremental=False)
-        for n in range(2000):
-            w.put(USER, user(n))
+    build = users(2000)
 
     record = take(repo, None, "full", build)
     pages = [load_json(repo.blobs[p]) for p in record["types"]["user"]["pages"]]
@@ -211,10 +214,7 @@ def test_pages_are_columns_keyed_by_number_and_records_carry_no_type_or_id() -> 
 def test_overlay_deltas_name_the_ids_they_change_and_delete() -> None:
     repo = MemoryRepository()
 
-    def full(w: SnapshotWriter) -> None:
-        w.builder("user", incremental=False)
-        for n in range(3000):
-            w.put(USER, user(n))
+    full = users(3000)
 
     def change(w: SnapshotWriter) -> None:
         w.builder("user", incremental=True)
