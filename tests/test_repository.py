@@ -364,6 +364,29 @@ def test_a_blob_that_does_not_match_its_id_is_caught(tmp_path: Path) -> None:
     assert sum(f"blob {i} failed its check" in e for e in report.errors for i in ids[1:3]) == 2
 
 
+def test_an_index_claiming_an_impossible_segment_is_one_clear_line(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    repo = Repository.init(store, key=None)
+    backup(repo, [user(n) for n in range(10)])
+    (key,) = store.list("index/")
+    body = json.loads(repo.sealer.open(store.get(key), key))
+    body["packs"][0]["s"][0]["raw"][0] = 1 << 33  # past what any segment may hold
+    store.delete(key)
+    store.put("index/" + "e" * 64, repo.sealer.seal(json.dumps(body).encode()))
+    with pytest.raises(CorruptData, match=r"index file index/e{64} is malformed"):
+        Repository.open(store, key=None)
+
+
+def test_blobs_being_read_stay_where_they_were_found_when_the_index_is_reloaded(tmp_path: Path) -> None:
+    repo = Repository.init(FileStore(tmp_path), key=None, segment_size=SMALL_SEGMENTS)
+    objects = [user(n) for n in range(40)]
+    _, ids = backup(repo, objects)
+    reading = repo.read_blobs(ids)
+    first = next(reading)
+    repo.index = index_module.Index()  # a reload (prune, verify) that no longer lists these packs
+    assert dict([first, *reading]) == {i: blob(o) for i, o in zip(ids, objects, strict=True)}
+
+
 def test_verify_passes_on_a_good_repository_and_finds_a_missing_pack(store: Store) -> None:
     repo = Repository.init(store, key=None, pack_size=SMALL_PACKS, segment_size=SMALL_SEGMENTS)
     snapshot_id, ids = backup(repo, [user(n) for n in range(300)])

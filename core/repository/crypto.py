@@ -26,7 +26,7 @@ NONCE_SIZE = 12
 ZSTD_PARAMETERS = {"window_log": 19, "hash_log": 19, "chain_log": 19, "search_log": 5, "min_match": 5}
 ZSTD_SETTINGS: dict[str, object] = {"strategy": "lazy2", **ZSTD_PARAMETERS}  # as the repository config says
 ID_BYTES = 16  # HMAC-SHA256-128, as kopia: 2^64 blobs before a collision is likely
-_MAX_PLAINTEXT = 256 * 1024 * 1024  # refuse decompression bombs in corrupt or hostile data
+MAX_PLAINTEXT = 256 * 1024 * 1024  # refuse decompression bombs in corrupt or hostile data
 
 
 class RepositoryError(RewindError):
@@ -88,8 +88,8 @@ class Sealer:
             except InvalidTag:
                 raise CorruptData(f"{what} failed its check: run `rewind verify --read-data`") from None
         try:
-            if zstandard.frame_content_size(packed) > _MAX_PLAINTEXT:
+            if zstandard.frame_content_size(packed) > MAX_PLAINTEXT:
                 raise zstandard.ZstdError("the frame claims more plaintext than any repository file holds")
-            return self._decompressor.decompress(packed, max_output_size=_MAX_PLAINTEXT)
+            return self._decompressor.decompress(packed, max_output_size=MAX_PLAINTEXT)
         except zstandard.ZstdError:
             raise CorruptData(f"{what} failed its check: run `rewind verify --read-data`") from None

@@ -20,7 +20,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
 
-from core.repository.crypto import CorruptData, Sealer
+from core.repository.crypto import MAX_PLAINTEXT, CorruptData, Sealer
 from core.repository.packs import BlobEntry, BlobKind, Segment
 from core.store import AlreadyExists, Retention, Store
 
@@ -174,8 +174,8 @@ def decode_index(plain: bytes, key: str) -> dict[str, list[Segment]]:
         packs: dict[str, list[Segment]] = {}
         for pack in body["packs"]:
             segments = [Segment.from_json(s) for s in pack["s"]]
-            if any(len(s.ids) > POSITION_MASK for s in segments):
-                raise ValueError("a segment lists more blobs than a pack may hold")
+            if any(len(s.ids) > POSITION_MASK or sum(s.raw) > MAX_PLAINTEXT for s in segments):
+                raise ValueError("a segment lists more blobs or bytes than a pack may hold")
             packs[str(pack["p"])] = segments
         return packs
     except (ValueError, KeyError, TypeError):

@@ -287,23 +287,25 @@ class Repository:
 
         Diffs and restores read blobs by the hundred thousand: this works from the index's segments and
         builds no ``BlobEntry`` per blob (every object made here is more work for the garbage collector).
+        Every blob is located before the first is yielded, so an index reloaded meanwhile (prune, verify)
+        cannot move a blob under this reader.
         """
         where, placed = self.index.where, self.index.placed
-        by_segment: dict[int, list[str]] = {}
+        by_segment: dict[int, list[int]] = {}  # segment place -> positions of the wanted blobs in it
         for blob_id in dict.fromkeys(blob_ids):
             code = where.get(blob_id)
             if code is None:
                 raise UnknownBlob(f"blob {blob_id} is in no index of this repository: run `rewind verify`")
-            by_segment.setdefault(code >> POSITION_BITS, []).append(blob_id)
+            by_segment.setdefault(code >> POSITION_BITS, []).append(code & POSITION_MASK)
         cold: dict[str, list[Placed]] = {}
-        for place, ids in by_segment.items():
+        for place, positions in by_segment.items():
             segment = placed[place]
             plain = self.segments.get(segment.key)
             if plain is None:
                 cold.setdefault(segment.pack_id, []).append(segment)
                 continue
-            for blob_id in ids:
-                yield blob_id, self._cut(segment, blob_id, plain)
+            for position in positions:
+                yield self._cut(segment, position, plain)
         for pack_id, segments in cold.items():
             for run in _runs(sorted(segments, key=_offset)):
                 start = run[0].offset
@@ -316,8 +318,8 @@ class Repository:
                     plain = self._open(segment.pack_id, segment.offset, sealed, "")
                     if len(plain) <= self.segment_size:
                         self.segments.put(segment.key, plain)
-                    for blob_id in by_segment[segment.place]:
-                        yield blob_id, self._cut(segment, blob_id, plain)
+                    for position in by_segment[segment.place]:
+                        yield self._cut(segment, position, plain)
 
     def open_segment(self, entry: BlobEntry, sealed: bytes, detail: str = "") -> bytes:
         """Plaintext of the stored segment holding ``entry``; CorruptData naming the segment if it fails."""
@@ -334,14 +336,14 @@ class Repository:
             raise CorruptData(f"pack {entry.pack_id} blob {entry.blob_id} {_CHECK_FAILED}")
         return plain
 
-    def _cut(self, segment: Placed, blob_id: str, plain: bytes) -> bytes:
-        """``check_blob`` for a blob located through the index's segments."""
-        position = self.index.where[blob_id] & POSITION_MASK
+    def _cut(self, segment: Placed, position: int, plain: bytes) -> tuple[str, bytes]:
+        """``check_blob`` for the blob at ``position`` of an indexed segment: (its id, its plaintext)."""
+        blob_id = segment.ids[position]
         start, end = segment.starts[position], segment.starts[position + 1]
         blob = plain[start:end]
         if len(blob) != end - start or self.blob_id(blob) != blob_id:
             raise CorruptData(f"pack {segment.pack_id} blob {blob_id} {_CHECK_FAILED}")
-        return blob
+        return blob_id, blob
 
     def _entry(self, blob_id: str) -> BlobEntry:
         entry = self.index.blobs.get(blob_id)
