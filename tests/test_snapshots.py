@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,8 @@ import pytest
 from core.registry import object_type
 from core.snapshots import ObjectNumbers, SnapshotReader, SnapshotWriter, load_json
 from core.snapshots.manifest import bits_for
-from core.snapshots.numbers import decode_range, differences
+from core.snapshots.numbers import MalformedNumbers, decode_range, differences
+from core.snapshots.snapshot import SnapshotFormatError
 from tests.memory_repository import MemoryRepository
 
 USER = object_type("user")
@@ -267,8 +269,25 @@ def test_the_number_table_packs_guids_and_keeps_every_other_id_as_it_is() -> Non
     assert ObjectNumbers.load(repo, [chunk]).ids(list(range(len(ids)))) == ids
     assert guid(1).encode() not in repo.blobs[chunk]  # 16 bytes in base64, not 36 characters of text
     assert guid(2).upper().encode() in repo.blobs[chunk]  # not canonical: kept as written
-    with pytest.raises(ValueError):
-        decode_range(b'{"guids":"","ids":[null],"start":0}')  # a place for a GUID that is not there
+    malformed = [
+        b'{"guids":"","ids":[null],"start":0}',  # a place for a GUID that is not there
+        b'{"guids":"' + base64.b64encode(bytes(20)) + b'","ids":[null,null],"start":0}',  # not 16 each
+        b'{"ids":[],"start":0}',
+        b"not json",
+    ]
+    for data in malformed:
+        with pytest.raises(MalformedNumbers, match="object number table is malformed: run `rewind verify"):
+            decode_range(data)
+
+
+def test_a_snapshot_in_another_format_is_refused_with_a_way_out() -> None:
+    repo = MemoryRepository()
+    record = take(repo, None, "full", users(3))
+    assert SnapshotReader(repo, record).get("user", guid(1)) is not None
+    with pytest.raises(SnapshotFormatError, match=r"format 1, a pre-release format .* new repository"):
+        SnapshotReader(repo, {**record, "format": 1})
+    with pytest.raises(SnapshotFormatError, match="newer than this Rewind reads: upgrade it"):
+        SnapshotReader(repo, {**record, "format": 99})
 
 
 def test_drain_hands_over_every_entry_once() -> None:

@@ -22,10 +22,12 @@ from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from typing import Any, cast
 
+from core.errors import RewindError
 from core.snapshots.canonical import canonical_json, load_json
 from core.snapshots.port import BlobRepository, BlobWriter
 
 RANGE = 1024  # numbers per stored chunk
+_MALFORMED = "a range of the object number table is malformed: run `rewind verify --read-data`"
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -52,21 +54,28 @@ def encode_range(start: int, ids: Sequence[str]) -> bytes:
     return canonical_json(body)
 
 
+class MalformedNumbers(RewindError):
+    """A number table range that parses as JSON but not as a range: the store was damaged."""
+
+
 def decode_range(data: bytes) -> list[str]:
-    """A stored range's ids, in number order; ValueError when it is not one."""
+    """A stored range's ids, in number order; MalformedNumbers when it is not one."""
     try:
         body = load_json(data)
-        packed = base64.b64decode(body["guids"], validate=True).hex()
+        raw = base64.b64decode(body["guids"], validate=True)
+        if len(raw) % 16:
+            raise ValueError("packed GUIDs are 16 bytes each")
+        packed = raw.hex()
         guids = iter(
             f"{packed[i : i + 8]}-{packed[i + 8 : i + 12]}-{packed[i + 12 : i + 16]}-"
             f"{packed[i + 16 : i + 20]}-{packed[i + 20 : i + 32]}"
             for i in range(0, len(packed), 32)
         )
         ids = [str(other) if other is not None else next(guids) for other in body["ids"]]
-    except (KeyError, TypeError, StopIteration) as exc:
-        raise ValueError("a number table range is malformed") from exc
+    except (KeyError, TypeError, ValueError, StopIteration):
+        raise MalformedNumbers(_MALFORMED) from None
     if next(guids, None) is not None:
-        raise ValueError("a number table range holds more GUIDs than places for them")
+        raise MalformedNumbers(_MALFORMED)
     return ids
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.errors import RewindError
 from core.registry import ObjectType
 from core.snapshots.canonical import canonical_json, load_json
 from core.snapshots.manifest import Entry, ManifestView, PageCache, TypeBuilder, TypeManifest
@@ -180,6 +181,7 @@ class SnapshotReader:
     """Reads one snapshot as the complete tenant state it recorded."""
 
     def __init__(self, repo: BlobRepository, record: Mapping[str, Any]) -> None:
+        check_format(record)
         self.repo = repo
         self.record = record
         self._numbers: ObjectNumbers | None = None
@@ -228,6 +230,23 @@ class SnapshotReader:
     def objects(self, type_name: str) -> Iterator[StoredObject]:
         for entry in self.entries(type_name):
             yield self.load(type_name, entry)
+
+
+class SnapshotFormatError(RewindError):
+    """A snapshot record in a format this Rewind does not read."""
+
+
+def check_format(record: Mapping[str, Any]) -> None:
+    found = record.get("format")
+    if found == FORMAT_VERSION:
+        return
+    name = f"snapshot {record['id']}" if record.get("id") else "a snapshot"
+    if isinstance(found, int) and found > FORMAT_VERSION:
+        raise SnapshotFormatError(f"{name} is in format {found}, newer than this Rewind reads: upgrade it")
+    raise SnapshotFormatError(
+        f"{name} is in format {found}, a pre-release format this Rewind no longer reads: "
+        "back up into a new repository"
+    )
 
 
 def link_numbers(repo: BlobRepository, value: list[int] | dict[str, Any]) -> list[int]:
