@@ -363,9 +363,11 @@ class _Run:
             await asyncio.gather(*(enrich(oid, links) for oid, (_props, links) in held.items()))
         except GraphError as exc:  # keep the objects; say which relationships could not be read
             self._fail(t, exc)
+        incremental = self.parent is not None and outcome.mode == "delta"
         for oid, (props, links) in held.items():
             self._put(t, load_json(props), links)
-            outcome.changed.add(oid)
+            if incremental:  # see TypeOutcome.changed
+                outcome.changed.add(oid)
 
     # --- child collections -----------------------------------------------------------------------------
     async def _read_children_guarded(self, t: ObjectType) -> None:
@@ -403,7 +405,8 @@ class _Run:
                     ):
                         self._put(t, properties(item), {}, owner)
                         outcome.read += 1
-                        outcome.changed.add(str(item[t.id_field]))
+                        if incremental:
+                            outcome.changed.add(str(item[t.id_field]))
                 except NotFound:
                     return
 

@@ -8,6 +8,7 @@ run reads 30 days) is written a few MB at a time, so a day may get several windo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from core.snapshots.port import BlobRepository, BlobWriter
 OVERLAP = timedelta(minutes=15)
 # Records held before they are written out as day windows: a first run reads 30 days of sign-ins at once.
 FLUSH_BYTES = 2 * 1024 * 1024
+YIELD_EVERY = 50  # records handled between turns of the event loop
 
 
 @dataclass
@@ -134,7 +136,9 @@ async def _one_page_at_a_time(
         url, query = (link if isinstance(link, str) and link else None), None
         items = body.get("value")
         del body
-        for item in items if isinstance(items, list) else []:
+        for n, item in enumerate(items if isinstance(items, list) else []):
+            if n % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a page is ~1,000 records: let the type readers run meanwhile
             if isinstance(item, dict):
                 yield item
         del items  # let the page go before the next one arrives
