@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from core.graph.classify import RETRYABLE_STATUSES, classify_response
 from core.graph.costs import RequestCost, estimate_cost
 from core.graph.errors import BadRequest, ErrorKind, GraphError
 from core.graph.retry import IDEMPOTENT_METHODS, parse_retry_after
+from core.tasks import all_or_cancel
 
 if TYPE_CHECKING:
     from core.graph.client import GraphClient, GraphResponse
@@ -141,14 +141,7 @@ async def run_batch(client: GraphClient, requests: Sequence[BatchRequest]) -> li
     """Responses in request order. Items still failing after ``max_attempts`` are returned as answered."""
     chunks = plan_chunks(requests)
     results: dict[str, BatchResponse] = {}
-    tasks = [asyncio.ensure_future(_run_chunk(client, chunk, results)) for chunk in chunks]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        # On the first failure stop the other chunks (a TaskGroup would wrap our error in an ExceptionGroup).
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await all_or_cancel([_run_chunk(client, chunk, results) for chunk in chunks])  # one failure stops all
     return [results[request.id] for request in requests]
 
 

@@ -35,6 +35,7 @@ from core.restore.writes import (
     find_created,
     judge,
 )
+from core.tasks import all_or_cancel
 
 __all__ = ["ObjectOutcome", "RestoreExecutor", "RestoreResult", "StepEvent", "touched_keys"]
 
@@ -265,7 +266,7 @@ class _Run:
         jobs = [self._chunk(chunk) for chunk in chunks]
         if single:
             jobs.append(self._one_by_one(single))
-        await _all_or_cancel(jobs)
+        await all_or_cancel(jobs)
 
     def _freshness(self, write: StepWrite) -> int:
         """How late in this run the newest step ``write`` depends on ended (-1: none of this run)."""
@@ -414,14 +415,3 @@ class _Ending:
     @classmethod
     def skip(cls, action: Action, reason: str) -> _Ending:
         return cls(action, StepEnd(action.key, "skipped", None, reason))
-
-
-async def _all_or_cancel(jobs: Sequence[Awaitable[None]]) -> None:
-    """Run ``jobs`` together; on the first error cancel the rest and raise it (not an ExceptionGroup)."""
-    tasks = [asyncio.ensure_future(job) for job in jobs]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -24,6 +24,7 @@ from core.graph.classify import classify_response
 from core.registry import ObjectType, RestoreMode, object_type
 from core.registry.model import Relationship
 from core.restore.live import LiveObject, ObjectRef, Presence
+from core.tasks import all_or_cancel
 
 Links = dict[str, list[str] | str | None]
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -214,7 +215,7 @@ class GraphLiveTenant:
         # Longest lists first (as last seen by this reader), so their page chains start in the first wave.
         pairs = sorted(wanted, key=lambda pair: -self._sizes.get((pair[0].key, pair[1].name), 0))
         chunks = [pairs[i : i + MAX_BATCH] for i in range(0, len(pairs), MAX_BATCH)]
-        await _together([self._read_link_chunk(chunk, out) for chunk in chunks])
+        await all_or_cancel([self._read_link_chunk(chunk, out) for chunk in chunks])
         return out
 
     async def _read_link_chunk(
@@ -239,7 +240,7 @@ class GraphLiveTenant:
             next_link = response.body.get("@odata.nextLink") if isinstance(response.body, dict) else None
             if isinstance(next_link, str):
                 rest.append(self._more_ids(ids, next_link))
-        await _together(rest)
+        await all_or_cancel(rest)
         for ref, rel in wanted:
             found = out[ref.key].get(rel.name)
             if isinstance(found, list):
@@ -300,17 +301,6 @@ class GraphLiveTenant:
             raise classify_response(
                 request.method, request.url, response.status, response.body, response.headers
             )
-
-
-async def _together(jobs: Sequence[Awaitable[None]]) -> None:
-    """Run ``jobs`` at once; on the first error cancel the others and raise it."""
-    tasks = [asyncio.ensure_future(job) for job in jobs]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _filterable(ref: ObjectRef) -> bool:
