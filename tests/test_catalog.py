@@ -21,6 +21,7 @@ from core.catalog import (
     ObjectVersion,
     SchemaTooNew,
     SnapshotRow,
+    named_exactly,
 )
 from core.catalog.models import METADATA, VERSION_TABLE
 from tests import postgres
@@ -418,3 +419,15 @@ def test_tenants_are_isolated_and_clearing_one_keeps_the_others(catalog: Catalog
     assert {t.tenant_id for t in catalog.tenants()} == {T1, T2}
     catalog.add_snapshot(snap("rebuilt", 0, tenant=T2))  # a rebuild starts again from the oldest snapshot
     assert catalog.snapshot(T2, "latest").snapshot_id == "rebuilt"
+
+
+def test_named_exactly_prefers_the_id_then_the_principal_name_then_the_display_name() -> None:
+    alice = ObjectRef("user", "a1", "Alice", "alice@contoso.example")
+    group = ObjectRef("group", "g1", "alice@contoso.example", None)  # a group named like her UPN
+    renamed = ObjectRef("user", "a1", "Alice Smith", "alice@contoso.example")  # same object, later name
+    finance = [ObjectRef("group", "g2", "Finance", None), ObjectRef("team", "t2", "finance", None)]
+    refs = [alice, group, renamed, *finance]
+    assert named_exactly(refs, " ALICE@contoso.example ") == [renamed]  # UPN before display name; once
+    assert named_exactly(refs, "G1") == [group]  # an id before everything
+    assert named_exactly(refs, "Finance") == finance  # two objects: the caller says it is ambiguous
+    assert named_exactly(refs, "Ali") == []  # a prefix is not a name

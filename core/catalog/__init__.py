@@ -2,7 +2,14 @@
 
 from core.catalog.catalog import Catalog
 from core.catalog.errors import Ambiguous, CatalogError, NotFound, SchemaTooNew
-from core.catalog.models import ObjectRef, ObjectVersion, ObjectVersionRow, SnapshotRow, TenantRow
+from core.catalog.models import (
+    ObjectRef,
+    ObjectVersion,
+    ObjectVersionRow,
+    SnapshotRow,
+    TenantRow,
+    named_exactly,
+)
 
 __all__ = [
     "Ambiguous",
@@ -15,4 +22,5 @@ __all__ = [
     "SchemaTooNew",
     "SnapshotRow",
     "TenantRow",
+    "named_exactly",
 ]

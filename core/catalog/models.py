@@ -7,6 +7,7 @@ on PostgreSQL they use the "C" collation so that prefix ranges follow code point
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -346,6 +347,23 @@ class ObjectRef:
     object_id: str
     display_name: str | None
     principal_name: str | None
+
+
+def named_exactly(refs: Iterable[ObjectRef], text: str) -> list[ObjectRef]:
+    """The objects among ``refs`` that ``text`` names exactly, each once: by id if any matches, else by
+    principal name, else by display name (all case-insensitive). Empty when none does."""
+    key = text.strip().lower()
+    refs = list(refs)
+    names: tuple[Callable[[ObjectRef], str | None], ...] = (
+        lambda r: r.object_id,
+        lambda r: r.principal_name,
+        lambda r: r.display_name,
+    )
+    for name in names:
+        distinct = {(r.object_type, r.object_id): r for r in refs if (name(r) or "").lower() == key}
+        if distinct:
+            return list(distinct.values())
+    return []
 
 
 def snapshot_values(row: SnapshotRow, seq: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from core.catalog import Catalog, ObjectRef, ObjectVersionRow, SnapshotRow
+from core.catalog import Catalog, ObjectRef, ObjectVersionRow, SnapshotRow, named_exactly
 from core.diff.engine import linked_names, registered
 from core.diff.fields import field_changes
 from core.diff.links import LinkComparer, NumberTable
@@ -83,25 +83,18 @@ class HistoryEntry:
 def find_object(catalog: Catalog, tenant: str, text: str, *, type_name: str | None = None) -> ObjectRef:
     """The one object, current or past, whose id, principal name or display name is ``text``."""
     needle = text.strip()
-    key = needle.lower()
     wanted = object_type(type_name).name if type_name else None
     refs = catalog.find_objects(tenant, needle, object_type=wanted, limit=50)
-    stages = (
-        [r for r in refs if r.object_id in (needle, key)],
-        [r for r in refs if (r.principal_name or "").lower() == key],
-        [r for r in refs if (r.display_name or "").lower() == key],
-    )
-    for matches in stages:
-        distinct = list({(r.object_type, r.object_id): r for r in matches}.values())
-        if len(distinct) == 1:
-            return distinct[0]
-        if distinct:
-            shown = "; ".join(_describe(r) for r in distinct[:8])
-            more = f"; and {len(distinct) - 8} more" if len(distinct) > 8 else ""
-            raise AmbiguousObject(
-                f"{needle!r} matches {len(distinct)} objects: {shown}{more}; give the id (or --type)",
-                distinct,
-            )
+    distinct = named_exactly(refs, needle)
+    if len(distinct) == 1:
+        return distinct[0]
+    if distinct:
+        shown = "; ".join(_describe(r) for r in distinct[:8])
+        more = f"; and {len(distinct) - 8} more" if len(distinct) > 8 else ""
+        raise AmbiguousObject(
+            f"{needle!r} matches {len(distinct)} objects: {shown}{more}; give the id (or --type)",
+            distinct,
+        )
     similar = list({(r.object_type, r.object_id): r for r in refs}.values())
     hint = f"; did you mean {'; '.join(_describe(r) for r in similar[:5])}" if similar else ""
     scope = f"{wanted} " if wanted else ""

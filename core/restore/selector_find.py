@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.catalog import Catalog, SnapshotRow
+from core.catalog import Catalog, SnapshotRow, named_exactly
 from core.catalog import ObjectRef as CatalogRef
 from core.restore.errors import AmbiguousSelector, SelectorError
 from core.restore.selection import snapshot_label
@@ -13,28 +13,19 @@ SHOWN_CANDIDATES = 5
 def find_one(catalog: Catalog, tenant_id: str, text: str, type_name: str | None) -> CatalogRef:
     """The one object (current or past) whose id, principal name or display name is ``text``."""
     needle = text.strip()
-    key = needle.lower()
     refs = catalog.find_objects(tenant_id, needle, object_type=type_name, limit=50)
-    stages = (
-        [r for r in refs if r.object_id.lower() == key],
-        [r for r in refs if (r.principal_name or "").lower() == key],
-        [r for r in refs if (r.display_name or "").lower() == key],
-    )
-    for matches in stages:
-        distinct = list({(r.object_type, r.object_id): r for r in matches}.values())
-        if len(distinct) == 1:
-            return distinct[0]
-        if distinct:
-            candidates = [describe(r) for r in distinct]
-            more = (
-                f"; and {len(distinct) - SHOWN_CANDIDATES} more" if len(distinct) > SHOWN_CANDIDATES else ""
-            )
-            raise AmbiguousSelector(
-                f"{len(distinct)} objects are named {needle!r}: "
-                f"{'; '.join(candidates[:SHOWN_CANDIDATES])}{more}; pick one by its id "
-                f"(e.g. `restore plan {distinct[0].object_id}`)",
-                candidates,
-            )
+    distinct = named_exactly(refs, needle)
+    if len(distinct) == 1:
+        return distinct[0]
+    if distinct:
+        candidates = [describe(r) for r in distinct]
+        more = f"; and {len(distinct) - SHOWN_CANDIDATES} more" if len(distinct) > SHOWN_CANDIDATES else ""
+        raise AmbiguousSelector(
+            f"{len(distinct)} objects are named {needle!r}: "
+            f"{'; '.join(candidates[:SHOWN_CANDIDATES])}{more}; pick one by its id "
+            f"(e.g. `restore plan {distinct[0].object_id}`)",
+            candidates,
+        )
     scope = f"{type_name} " if type_name else ""
     similar = [describe(r) for r in refs[:3]]
     hint = f" (names starting so: {'; '.join(similar)})" if similar else ""
