@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,15 @@ from typing import Any
 from benchmarks.harness import Emulator, emulator
 from core.backup.engine import BackupEngine
 from core.catalog import Catalog
-from core.catalog.models import RESTORE_REQUESTS
 from core.graph import ClientSecret, GraphClient, GraphConfig
 from core.logs import configure_logging
 from core.repository import Repository
+from core.restore.approval import RequestState, insert_request
 from core.restore.exec_levels import levels
 from core.restore.exec_links import MAX_BINDS
 from core.restore.executor import RestoreExecutor
 from core.restore.graph_live import GraphLiveTenant
+from core.restore.identity import Person
 from core.restore.journal import Journal
 from core.restore.model import Operation, Plan
 from core.restore.planner import plan_restore
@@ -70,27 +70,17 @@ def hard_delete(em: Emulator, users: list[str]) -> None:
 
 
 def new_request(catalog: Catalog, plan: Plan) -> str:
-    request_id = uuid.uuid4().hex
-    now = datetime.now(UTC)
+    """An executing request row without the approval round: the benchmark times the run alone."""
     with catalog.writing() as conn:
-        conn.execute(
-            RESTORE_REQUESTS.insert().values(
-                request_id=request_id,
-                tenant_id=plan.tenant_id,
-                state="executing",
-                plan_hash=plan.plan_hash,
-                plan=plan.canonical().decode(),
-                selector=plan.selector,
-                snapshot_id=plan.snapshot_id,
-                summary=plan.summary_line(),
-                requester_key="bench",
-                requester="{}",
-                created_at=now,
-                expires_at=now + timedelta(minutes=30),
-                updated_at=now,
-            )
+        return insert_request(
+            conn,
+            plan,
+            Person.of("benchmark", platform="cli", user="bench"),
+            state=RequestState.EXECUTING,
+            required_approvals=1,
+            now=datetime.now(UTC),
+            ttl=timedelta(minutes=30),
         )
-    return request_id
 
 
 def minimal_writes(plan: Plan) -> int:

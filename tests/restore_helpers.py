@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from core.catalog import Catalog
-from core.catalog.models import RESTORE_REQUESTS
 from core.graph import GraphClient
 from core.graph.limiter import GraphLimiter, TokenBucket
 from core.registry import object_type
 from core.repository import Repository
+from core.restore.approval import RequestState, insert_request
+from core.restore.identity import Person
 from core.restore.model import Plan, remap
 from core.restore.plan_bodies import SERVER_FIELDS
 from core.snapshots import SnapshotReader
@@ -145,25 +145,13 @@ async def restore_rig(handle: EmulatorHandle, tmp_path: Path) -> AsyncIterator[R
 
 def new_request(catalog: Catalog, plan: Plan) -> str:
     """A bare executing request row for the plan: journal steps belong to one."""
-    request_id = uuid.uuid4().hex
-    now = datetime.now(UTC)
-    catalog.upsert_tenant(plan.tenant_id)
     with catalog.writing() as conn:
-        conn.execute(
-            RESTORE_REQUESTS.insert().values(
-                request_id=request_id,
-                tenant_id=plan.tenant_id,
-                state="executing",
-                plan_hash=plan.plan_hash,
-                plan=plan.canonical().decode(),
-                selector=plan.selector,
-                snapshot_id=plan.snapshot_id,
-                summary=plan.summary_line(),
-                requester_key="test:requester",
-                requester="{}",
-                created_at=now,
-                expires_at=now + timedelta(minutes=30),
-                updated_at=now,
-            )
+        return insert_request(
+            conn,
+            plan,
+            Person.of("test requester", platform="cli", user="requester"),
+            state=RequestState.EXECUTING,
+            required_approvals=1,
+            now=datetime.now(UTC),
+            ttl=timedelta(minutes=30),
         )
-    return request_id

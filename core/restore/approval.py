@@ -59,9 +59,48 @@ __all__ = [
     "RequestState",
     "Requests",
     "expired_message",
+    "insert_request",
     "not_runnable",
     "privileged_reasons",
 ]
+
+
+def insert_request(
+    conn: Connection,
+    plan: Plan,
+    requester: Person,
+    *,
+    state: RequestState,
+    required_approvals: int,
+    now: datetime,
+    ttl: timedelta,
+    origin: dict[str, Any] | None = None,
+) -> str:
+    """Insert a request row for ``plan`` (and its tenant, if new) and return its id. No audit event: the
+    caller records the one its transition means."""
+    request_id = secrets.token_hex(16)
+    conn.execute(insert_ignore(conn, TENANTS), {"tenant_id": plan.tenant_id, "added_at": now})
+    conn.execute(
+        RESTORE_REQUESTS.insert().values(
+            request_id=request_id,
+            tenant_id=plan.tenant_id,
+            state=state.value,
+            version=1,
+            plan_hash=plan.plan_hash,
+            plan=plan.canonical().decode(),
+            selector=plan.selector,
+            snapshot_id=plan.snapshot_id,
+            summary=plan.summary_line(),
+            requester_key=requester.key,
+            requester=json.dumps(requester.to_json(), sort_keys=True),
+            required_approvals=required_approvals,
+            created_at=now,
+            expires_at=now + ttl,
+            updated_at=now,
+            origin=json.dumps(origin, sort_keys=True) if origin is not None else None,
+        )
+    )
+    return request_id
 
 
 class Requests(RequestStore):
@@ -77,44 +116,33 @@ class Requests(RequestStore):
         origin: dict[str, Any] | None,
     ) -> tuple[RequestRow, list[AuditRecord]]:
         now = self.catalog.clock()
-        request_id = secrets.token_hex(16)
-        values = {
-            "request_id": request_id,
-            "tenant_id": plan.tenant_id,
-            "state": RequestState.PENDING.value,
-            "version": 1,
-            "plan_hash": plan.plan_hash,
-            "plan": plan.canonical().decode(),
-            "selector": plan.selector,
-            "snapshot_id": plan.snapshot_id,
-            "summary": plan.summary_line(),
-            "requester_key": requester.key,
-            "requester": json.dumps(requester.to_json(), sort_keys=True),
-            "required_approvals": required_approvals,
-            "created_at": now,
-            "expires_at": now + ttl,
-            "updated_at": now,
-            "origin": json.dumps(origin, sort_keys=True) if origin is not None else None,
-        }
-        event = NewEvent(
-            "requested",
-            actor=requester,
-            detail={
-                "summary": values["summary"],
-                "plan_hash": plan.plan_hash,
-                "selector": plan.selector,
-                "snapshot_id": plan.snapshot_id,
-                "required_approvals": required_approvals,
-                "expires_at": (now + ttl).isoformat(),
-                "requester": requester.to_json(),
-            },
-        )
         with self.catalog.writing() as conn:
-            conn.execute(insert_ignore(conn, TENANTS), {"tenant_id": plan.tenant_id, "added_at": now})
-            conn.execute(RESTORE_REQUESTS.insert().values(values))
-            records = [self.audit.append(conn, plan.tenant_id, event, request_id=request_id, at=now)]
+            request_id = insert_request(
+                conn,
+                plan,
+                requester,
+                state=RequestState.PENDING,
+                required_approvals=required_approvals,
+                now=now,
+                ttl=ttl,
+                origin=origin,
+            )
             row = read_request(conn, request_id)
-        assert row is not None
+            assert row is not None
+            event = NewEvent(
+                "requested",
+                actor=requester,
+                detail={
+                    "summary": row.summary,
+                    "plan_hash": plan.plan_hash,
+                    "selector": plan.selector,
+                    "snapshot_id": plan.snapshot_id,
+                    "required_approvals": required_approvals,
+                    "expires_at": (now + ttl).isoformat(),
+                    "requester": requester.to_json(),
+                },
+            )
+            records = [self.audit.append(conn, plan.tenant_id, event, request_id=request_id, at=now)]
         return row, records
 
     def decide(
