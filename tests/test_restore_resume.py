@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,30 @@ async def build_plan(s: Setup, group: str, policy: str, members: list[str], gone
     return await s.plan([*users, make, *links, patch])
 
 
-def assert_restored_once(handle: EmulatorHandle, before: dict[str, Any], group: str, gone: list[str]) -> None:
+@dataclass
+class Incident:
+    """A staged incident and the plan that undoes it, requested and ready to run."""
+
+    s: Setup
+    plan: Plan
+    request_id: str
+    before: dict[str, Any]
+    group: str
+    gone: list[str]
+
+
+@asynccontextmanager
+async def staged_incident(handle: EmulatorHandle, tmp_path: Path) -> AsyncIterator[Incident]:
+    before = handle.dump()
+    group, policy, members, gone = incident_plan_parts(handle)
+    async with setup_for(handle, tmp_path) as s:
+        stage(handle, group, gone)
+        plan = await build_plan(s, group, policy, members, gone)
+        yield Incident(s, plan, s.request(plan), before, group, gone)
+
+
+def assert_restored_once(handle: EmulatorHandle, incident: Incident) -> None:
+    before, group, gone = incident.before, incident.group, incident.gone
     after = handle.dump()
     name = before["objects"]["groups"][group]["displayName"]
     groups = [gid for gid, g in after["objects"]["groups"].items() if g["displayName"] == name]
@@ -102,12 +127,8 @@ def assert_restored_once(handle: EmulatorHandle, before: dict[str, Any], group: 
 async def test_killed_by_the_progress_callback_resumes_without_duplicates(
     handle: EmulatorHandle, tmp_path: Path, kill_after: int
 ) -> None:
-    before = handle.dump()
-    group, policy, members, gone = incident_plan_parts(handle)
-    async with setup_for(handle, tmp_path) as s:
-        stage(handle, group, gone)
-        plan = await build_plan(s, group, policy, members, gone)
-        request_id = s.request(plan)
+    async with staged_incident(handle, tmp_path) as incident:
+        s, plan, request_id = incident.s, incident.plan, incident.request_id
         done = 0
         if kill_after < 0:
             kill_after = len(plan.actions)
@@ -123,7 +144,7 @@ async def test_killed_by_the_progress_callback_resumes_without_duplicates(
         assert any(row.state == "done" for row in s.journal.steps(request_id).values())
         result = await s.executor().run(plan, request_id=request_id)
         assert result.status == "succeeded", result.to_json()
-        assert_restored_once(handle, before, group, gone)
+        assert_restored_once(handle, incident)
 
 
 class DiesAfterWrite:
@@ -150,12 +171,8 @@ class DiesAfterWrite:
 async def test_killed_between_the_write_and_its_journal_entry(
     handle: EmulatorHandle, tmp_path: Path, die_on: int
 ) -> None:
-    before = handle.dump()
-    group, policy, members, gone = incident_plan_parts(handle)
-    async with setup_for(handle, tmp_path) as s:
-        stage(handle, group, gone)
-        plan = await build_plan(s, group, policy, members, gone)
-        request_id = s.request(plan)
+    async with staged_incident(handle, tmp_path) as incident:
+        s, plan, request_id = incident.s, incident.plan, incident.request_id
         dying = DiesAfterWrite(s.rig.graph, die_on)
         with pytest.raises(Killed):
             await s.executor(graph=dying).run(plan, request_id=request_id)  # type: ignore[arg-type]
@@ -163,17 +180,13 @@ async def test_killed_between_the_write_and_its_journal_entry(
         assert started, "the crash should leave steps whose effect is unknown"
         result = await s.executor().run(plan, request_id=request_id)
         assert result.status == "succeeded", result.to_json()
-        assert_restored_once(handle, before, group, gone)
+        assert_restored_once(handle, incident)
         assert all(row.state == "done" for row in s.journal.steps(request_id).values())
 
 
 async def test_a_process_killed_mid_run_resumes(handle: EmulatorHandle, tmp_path: Path) -> None:
-    before = handle.dump()
-    group, policy, members, gone = incident_plan_parts(handle)
-    async with setup_for(handle, tmp_path) as s:
-        stage(handle, group, gone)
-        plan = await build_plan(s, group, policy, members, gone)
-        request_id = s.request(plan)
+    async with staged_incident(handle, tmp_path) as incident:
+        s, plan, request_id = incident.s, incident.plan, incident.request_id
         job = tmp_path / "job.json"
         job.write_text(
             json.dumps(
@@ -214,7 +227,7 @@ async def test_a_process_killed_mid_run_resumes(handle: EmulatorHandle, tmp_path
         assert len([r for r in steps.values() if r.state == "done"]) < len(plan.actions)
         result = await s.executor().run(plan, request_id=request_id)
         assert result.status == "succeeded", result.to_json()
-        assert_restored_once(handle, before, group, gone)
+        assert_restored_once(handle, incident)
 
 
 class JournalDiesAtEnd(Journal):
