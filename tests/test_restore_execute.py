@@ -128,6 +128,21 @@ def recreate(s: Setup, type_name: str, object_id: str, **kw: Any) -> Action:
     )
 
 
+def policy_conditions(s: Setup, policy: str, after: Action) -> Action:
+    """Put a policy's conditions back as the snapshot has them, once ``after`` (the recreate of a group it
+    names) has run: the executor rewrites the group's old id to its new one."""
+    snapshot_policy = s.snapshot_object("conditionalAccessPolicy", policy)
+    return Action(
+        key=f"patch:conditionalAccessPolicy:{policy}",
+        operation=Operation.PATCH,
+        object_type="conditionalAccessPolicy",
+        object_id=policy,
+        display_name=str(snapshot_policy["displayName"]),
+        body={"conditions": snapshot_policy["conditions"]},
+        depends_on=(after.key,),
+    )
+
+
 def add_member(group_id: str, member_id: str, depends_on: tuple[str, ...] = ()) -> Action:
     return Action(
         key=f"add_link:group:{group_id}:members:{member_id}",
@@ -194,16 +209,7 @@ async def test_recreate_remaps_members_and_the_policy(handle: EmulatorHandle, tm
     async with setup_for(handle, tmp_path) as s:
         handle.incident("hard-delete", "group", group)
         make = recreate(s, "group", group)
-        snapshot_policy = s.snapshot_object("conditionalAccessPolicy", policy)
-        patch = Action(
-            key=f"patch:conditionalAccessPolicy:{policy}",
-            operation=Operation.PATCH,
-            object_type="conditionalAccessPolicy",
-            object_id=policy,
-            display_name=str(snapshot_policy["displayName"]),
-            body={"conditions": snapshot_policy["conditions"]},
-            depends_on=(make.key,),
-        )
+        patch = policy_conditions(s, policy, make)
         links = [add_member(group, m, (make.key,)) for m in members]
         plan = await s.plan([make, *links, patch])
         events: list[StepEvent] = []

@@ -20,11 +20,12 @@ import pytest
 from core.graph import BatchRequest, BatchResponse, GraphClient
 from core.restore.executor import RestoreExecutor, StepEvent
 from core.restore.journal import Journal, StepEnd
-from core.restore.model import Action, Operation, Plan
+from core.restore.model import Plan
 from emulator.testing import EmulatorHandle, running_emulator
 from tests.test_restore_execute import (
     Setup,
     add_member,
+    policy_conditions,
     recreate,
     security_group_in_policy,
     setup_for,
@@ -64,16 +65,7 @@ async def build_plan(s: Setup, group: str, policy: str, members: list[str], gone
     links = [
         add_member(group, m, (make.key, *(f"recreate:user:{m}" for _ in [0] if m in gone))) for m in members
     ]
-    snapshot_policy = s.snapshot_object("conditionalAccessPolicy", policy)
-    patch = Action(
-        key=f"patch:conditionalAccessPolicy:{policy}",
-        operation=Operation.PATCH,
-        object_type="conditionalAccessPolicy",
-        object_id=policy,
-        display_name=str(snapshot_policy["displayName"]),
-        body={"conditions": snapshot_policy["conditions"]},
-        depends_on=(make.key,),
-    )
+    patch = policy_conditions(s, policy, make)
     return await s.plan([*users, make, *links, patch])
 
 
