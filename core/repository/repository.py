@@ -279,7 +279,7 @@ class Repository:
                 raise CorruptData(
                     f"pack {entry.pack_id} holding blob {blob_id} is missing: run `rewind verify`"
                 ) from None
-            plain = self._remember(entry, self.open_segment(entry, sealed, f"holding blob {blob_id}"))
+            plain = self._remember(entry.segment, self.open_segment(entry, sealed, f"holding blob {blob_id}"))
         return self.check_blob(entry, plain)
 
     def read_blobs(self, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
@@ -315,9 +315,8 @@ class Repository:
                     raise CorruptData(f"pack {pack_id} is missing: run `rewind verify`") from None
                 for segment in run:
                     sealed = span[segment.offset - start : segment.end - start]
-                    plain = self._open(segment.pack_id, segment.offset, sealed, "")
-                    if len(plain) <= self.segment_size:
-                        self.segments.put(segment.key, plain)
+                    opened = self._open(segment.pack_id, segment.offset, sealed, "")
+                    plain = self._remember(segment.key, opened)
                     for position in by_segment[segment.place]:
                         yield self._cut(segment, position, plain)
 
@@ -351,9 +350,9 @@ class Repository:
             raise UnknownBlob(f"blob {blob_id} is in no index of this repository: run `rewind verify`")
         return entry
 
-    def _remember(self, entry: BlobEntry, plain: bytes) -> bytes:
+    def _remember(self, segment: tuple[str, int], plain: bytes) -> bytes:
         if len(plain) <= self.segment_size:  # a lone oversized blob is read once, not worth the memory
-            self.segments.put(entry.segment, plain)
+            self.segments.put(segment, plain)
         return plain
 
     def reachable(self, roots: Iterable[str]) -> tuple[set[str], builtins.list[str]]:
