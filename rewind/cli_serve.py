@@ -20,7 +20,6 @@ from core.backup.engine import BackupEngine, BackupResult
 from core.catalog import Catalog
 from core.errors import ConfigurationError, RewindError
 from core.graph import GraphError
-from core.repository import Repository
 from core.restore.identity import is_object_id
 from core.scheduling.plan import ScheduleConfig
 from core.scheduling.scheduler import Scheduler
@@ -70,12 +69,7 @@ def serve(
 
 def bot_context(settings: RewindSettings, catalog: Catalog) -> BotContext:
     """The bot over the real services: each tenant's repository, backups, and the restore workflow."""
-    repositories: dict[str, Repository] = {}
-
-    def repository_for(tenant_id: str) -> Repository:
-        if tenant_id not in repositories:
-            repositories[tenant_id] = open_repository(settings, tenant_id, create=False)
-        return repositories[tenant_id]
+    restore = restore_service(settings, catalog)  # also opens each tenant's repository once for the bot
 
     async def backup(tenant_id: str) -> BackupResult:
         _config, graph = tenant_graph(settings, tenant_id)
@@ -86,8 +80,8 @@ def bot_context(settings: RewindSettings, catalog: Catalog) -> BotContext:
     default = settings.tenant_id if settings.tenant_id and is_object_id(settings.tenant_id) else None
     return BotContext(
         catalog=catalog,
-        repository_for=repository_for,
-        restore=restore_service(settings, catalog),
+        repository_for=restore.repository,
+        restore=restore,
         backup=backup,
         default_tenant=default.lower() if default else None,
         schedule=ScheduleConfig.from_settings(settings),
