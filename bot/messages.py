@@ -212,14 +212,15 @@ def item_for(finding: Finding, names: Mapping[str, str], now: datetime) -> Item:
         )
     elif finding.evidence is not None:
         path, old, new = finding.evidence
-        details.append(cut(f"{path}: {_short(old)} → {_short(new)}", 120))
+        details.append(cut(f"{path}: {short(old)} → {short(new)}", 120))
     elif change.change == "removed" and change.removed_reason == "soft_deleted":
         details.append("restorable from the recycle bin")
     text = finding.title if finding.mass else f"{finding.title}: {finding.label}"
     return Item(cut(f"{ICONS[finding.severity]} {text}", 150), "; ".join(details) or None)
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
+    """A value as a chat message shows it in a change line: ``(none)``, or at most 40 characters."""
     if value is None:
         return "(none)"
     text = value if isinstance(value, str) else repr(value)

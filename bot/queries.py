@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.context import BotContext
 from bot.conversation import Attachment, Reply
-from bot.messages import ICONS, MAX_ITEMS, Item, Message, MessageSeverity, ago, clock, cut
+from bot.messages import ICONS, MAX_ITEMS, Item, Message, MessageSeverity, ago, clock, cut, short
 from core.alerts.labels import type_title
 from core.catalog import SnapshotRow
 from core.diff import Change, HistoryEntry, diff, history, removed_between, type_order
@@ -219,14 +219,8 @@ def change_detail(change: Change, limit: int = 150) -> str | None:
         ]
         return cut(", ".join(parts), limit)
     if change.fields:
-        return cut("; ".join(f"{f.path}: {_short(f.old)} → {_short(f.new)}" for f in change.fields), limit)
+        return cut("; ".join(f"{f.path}: {short(f.old)} → {short(f.new)}" for f in change.fields), limit)
     return None
-
-
-def _short(value: object) -> str:
-    if value is None:
-        return "(none)"
-    return cut(value if isinstance(value, str) else repr(value), 40)
 
 
 # --- history -----------------------------------------------------------------------------------------------
@@ -266,13 +260,9 @@ async def history_reply(ctx: BotContext, tenant_id: str, text: str) -> Reply:
 
 
 def _history_detail(entry: HistoryEntry, limit: int = 150) -> str | None:
-    parts = [f"{f.path}: {_short(f.old)} → {_short(f.new)}" for f in entry.fields]
+    parts = [f"{f.path}: {short(f.old)} → {short(f.new)}" for f in entry.fields]
     for link in entry.links:
         names = [f"+{link.names.get(i) or i}" for i in link.added]
         names += [f"-{link.names.get(i) or i}" for i in link.removed]
         parts.append(f"{link.relationship}: " + ", ".join(names))
     return cut("; ".join(parts), limit) if parts else None
-
-
-def now_label(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -7,7 +7,6 @@ import csv
 import io
 from collections import Counter
 from datetime import datetime, tzinfo
-from typing import Any
 
 from bot.context import RequestLike
 from bot.conversation import Attachment
@@ -21,6 +20,7 @@ from bot.messages import (
     clock,
     cut,
     request_action_id,
+    short,
 )
 from core.alerts.labels import type_title
 from core.restore.model import Action, Plan
@@ -66,16 +66,10 @@ def action_line(action: Action) -> str:
 
 def action_detail(action: Action) -> str | None:
     if action.changes:
-        parts = [f"{c.path}: {_short(c.live)} → {_short(c.snapshot)}" for c in action.changes[:3]]
+        parts = [f"{c.path}: {short(c.live)} → {short(c.snapshot)}" for c in action.changes[:3]]
         extra = len(action.changes) - 3
         return cut("; ".join(parts) + (f" (+{extra} more)" if extra > 0 else ""), 150)
     return cut(action.reason, 150) if action.reason else None
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    return cut(value if isinstance(value, str) else repr(value), 40)
 
 
 def request_message(view: RequestLike, *, now: datetime, tz: tzinfo) -> Message:

@@ -104,3 +104,8 @@ def resolve(catalog: Catalog, tenant: str, ref: str, now: datetime) -> SnapshotR
         f"no snapshot at or before {moment.isoformat(timespec='seconds')} ({text}): the oldest is "
         f"{first.snapshot_id[:12]} from {first.created_at.astimezone(UTC).isoformat(timespec='seconds')}"
     )
+
+
+def utc_iso(moment: datetime) -> str:
+    """``moment`` as ISO 8601 in UTC with a ``Z``, as Graph writes times."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -34,6 +34,7 @@ from core.repository import Repository, RepositoryError
 from core.restore.identity import Person
 from core.snapshots.canonical import canonical_json
 from core.store import AlreadyExists, NotFound, StoreError
+from core.timeref import utc_iso
 
 AUDIT_PREFIX = "audit/"
 SYSTEM = "rewind"  # the actor of events no person caused (expiry, execution)
@@ -63,7 +64,7 @@ class AuditRecord:
         """What the digest covers (everything but the sequence number and the digest itself)."""
         return {
             "tenant_id": self.tenant_id,
-            "at": _iso(self.at),
+            "at": utc_iso(self.at),
             "event": self.event,
             "request_id": self.request_id,
             "actor": self.actor,
@@ -119,7 +120,7 @@ class AuditTrail:
         actor = event.actor.key if event.actor is not None else SYSTEM
         content = {
             "tenant_id": tenant_id,
-            "at": _iso(when),
+            "at": utc_iso(when),
             "event": event.event,
             "request_id": request_id,
             "actor": actor,
@@ -194,7 +195,7 @@ class AuditTrail:
             expected = chain(previous, record.content())
             if expected != record.digest:
                 problems.append(
-                    f"audit event {record.seq} ({record.event} at {_iso(record.at)}) does not match the "
+                    f"audit event {record.seq} ({record.event} at {utc_iso(record.at)}) does not match the "
                     "chain: it, or an event before it, was edited or removed"
                 )
             previous = record.digest
@@ -250,7 +251,3 @@ def _record(row: Any) -> AuditRecord:
         detail=json.loads(row.detail),
         digest=row.digest,
     )
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")

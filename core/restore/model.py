@@ -14,9 +14,10 @@ import csv
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from core.snapshots.canonical import canonical_json, load_json
@@ -162,9 +163,13 @@ class Plan:
         }
 
     def canonical(self) -> bytes:
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> bytes:  # a plan is never changed once made: serialise a large one once
         return canonical_json(self.to_json())
 
-    @property
+    @cached_property
     def plan_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
 
@@ -201,9 +206,6 @@ class Plan:
         keys = {f"{a.object_type}/{a.object_id}" for a in self.writes()}
         keys |= {f"{a.target_type}/{a.target_id}" for a in self.writes() if a.target_id and a.target_type}
         return frozenset(keys)
-
-    def object_types(self) -> frozenset[str]:
-        return frozenset(a.object_type for a in self.writes())
 
     def counts(self) -> dict[str, int]:
         """Actions by operation, in a fixed order, zeros left out."""
@@ -253,7 +255,3 @@ def remap(value: Any, new_ids: Mapping[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: remap(v, new_ids) for k, v in value.items()}
     return value
-
-
-def keys_of(actions: Iterable[Action]) -> list[str]:
-    return [a.key for a in actions]

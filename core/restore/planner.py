@@ -24,6 +24,7 @@ from core.restore.plan_links import check_link_targets
 from core.restore.plan_order import ordered_actions, warning_order
 from core.restore.plan_safety import break_glass_ids, check_names
 from core.restore.selectors import parse_selector, resolve_selection
+from core.timeref import utc_iso
 
 __all__ = [
     "FETCH_CHUNK",
@@ -31,7 +32,6 @@ __all__ = [
     "SECRET_REASON",
     "PlanOptions",
     "display",
-    "iso",
     "plan_restore",
 ]
 
@@ -82,10 +82,6 @@ async def plan_restore(
     return _plan(draft, options, " ".join(selector.split()), moment)
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _plan(draft: PlanDraft, options: PlanOptions, selector: str, now: datetime) -> Plan:
     recorded: dict[str, Any] = {
         "ca_report_only": options.ca_report_only,
@@ -96,9 +92,9 @@ def _plan(draft: PlanDraft, options: PlanOptions, selector: str, now: datetime) 
     return Plan(
         tenant_id=draft.tenant_id,
         snapshot_id=snapshot.snapshot_id,
-        snapshot_created_at=iso(snapshot.created_at),
+        snapshot_created_at=utc_iso(snapshot.created_at),
         selector=selector,
-        created_at=iso(now),
+        created_at=utc_iso(now),
         actions=tuple(ordered_actions(draft)),
         warnings=tuple(sorted(draft.warnings.values(), key=warning_order)),
         live_state={key: fingerprint(draft.seen[key]) for key in sorted(draft.seen)},

@@ -7,7 +7,8 @@ request, a retryable or unknown one leaves it executing and resumable (the journ
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -89,7 +90,7 @@ class RequestRunner:
             "status": result.status,
             "steps_done": result.steps_done,
             "steps_failed": result.steps_failed,
-            "outcomes": _count(o.status for o in result.outcomes),
+            "outcomes": dict(Counter(o.status for o in result.outcomes)),
             "new_ids": len(result.new_ids),
         }
         state = RequestState(result.status)
@@ -185,10 +186,3 @@ class _Heartbeat:
         self._last = now
         if not self._requests.heartbeat(self._row):
             raise _TakenOver(f"request {self._row.short_id} was taken over by another runner")
-
-
-def _count(values: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts

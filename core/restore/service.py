@@ -19,7 +19,13 @@ from core.catalog import Catalog
 from core.graph import GraphClient
 from core.repository import Repository
 from core.restore.approval import Requests
-from core.restore.approval_rules import ApprovalPolicy, expired_message, not_runnable, privileged_reasons
+from core.restore.approval_rules import (
+    ApprovalPolicy,
+    expired_message,
+    not_runnable,
+    privileged_reasons,
+    self_approval_message,
+)
 from core.restore.approvers import identify, may_approve
 from core.restore.audit import AuditRecord, AuditTrail, NewEvent
 from core.restore.errors import ApprovalRefused, RefusalReason, RequestNotFound, RestoreError
@@ -174,7 +180,7 @@ class RestoreService:
                     row.request_id,
                     person,
                     "self_approval",
-                    f"{person} requested restore {row.short_id} and cannot approve it: a second person must",
+                    self_approval_message(row, person),
                 )
             if not await may_approve(graph, self.policy, person):
                 raise self._refuse(
