@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -21,21 +20,16 @@ import aiohttp
 from adapters.slack.server import EVENTS_PATH
 from emulator.slack.api import BOT_TOKEN, MockSlack
 from emulator.slack.signing import command_body, signed_headers
+from rewind.emulated import free_port
 
 SECRET = "bench-signing-secret"
 TENANT = "11111111-2222-3333-4444-555555555555"
 TARGET_MS = 300.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def _serve(tmp: str, mock: MockSlack) -> tuple[asyncio.subprocess.Process, str]:
     """``rewind serve`` in its own process, as deployed (the scheduler off: nothing to back up here)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REWIND_", "SLACK_"))}
     env |= {
         "REWIND_DATA_DIR": tmp,

@@ -330,19 +330,19 @@ class Repository:
 
     def check_blob(self, entry: BlobEntry, segment: bytes) -> bytes:
         """One blob's plaintext cut from its decompressed segment, checked against its keyed id."""
-        plain = segment[entry.offset : entry.offset + entry.raw_length]
-        if len(plain) != entry.raw_length or self.blob_id(plain) != entry.blob_id:
-            raise CorruptData(f"pack {entry.pack_id} blob {entry.blob_id} {_CHECK_FAILED}")
+        return self._checked(entry.pack_id, entry.blob_id, segment, entry.offset, entry.raw_length)
+
+    def _checked(self, pack_id: str, blob_id: str, segment: bytes, start: int, length: int) -> bytes:
+        plain = segment[start : start + length]
+        if len(plain) != length or self.blob_id(plain) != blob_id:
+            raise CorruptData(f"pack {pack_id} blob {blob_id} {_CHECK_FAILED}")
         return plain
 
     def _cut(self, segment: Placed, position: int, plain: bytes) -> tuple[str, bytes]:
         """``check_blob`` for the blob at ``position`` of an indexed segment: (its id, its plaintext)."""
         blob_id = segment.ids[position]
         start, end = segment.starts[position], segment.starts[position + 1]
-        blob = plain[start:end]
-        if len(blob) != end - start or self.blob_id(blob) != blob_id:
-            raise CorruptData(f"pack {segment.pack_id} blob {blob_id} {_CHECK_FAILED}")
-        return blob_id, blob
+        return blob_id, self._checked(segment.pack_id, blob_id, plain, start, end - start)
 
     def _entry(self, blob_id: str) -> BlobEntry:
         entry = self.index.blobs.get(blob_id)
