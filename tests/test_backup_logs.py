@@ -9,6 +9,7 @@ import pytest
 
 from core.backup import logs
 from core.backup.logs import archive_window, read_archived
+from core.graph import GraphClient
 from core.registry import LOG_STREAMS
 from core.snapshots import load_json
 from tests.memory_repository import MemoryRepository
@@ -27,7 +28,11 @@ def sign_in(n: int, at: datetime) -> dict[str, Any]:
 
 
 class PagedLogs:
-    """Serves records newest first, a few per page, and counts requests in flight."""
+    """Serves records newest first, a few per page, and counts requests in flight. Paging is the real
+    client's, over this ``get``."""
+
+    iter_pages = GraphClient.iter_pages
+    iter_items = GraphClient.iter_items
 
     def __init__(self, records: list[dict[str, Any]], per_page: int = 7) -> None:
         self.pages = [records[i : i + per_page] for i in range(0, len(records), per_page)] or [[]]

@@ -360,6 +360,36 @@ async def test_iter_pages_follows_next_links_and_resends_headers() -> None:
     assert "$top" not in seen[1].url.params  # the nextLink carries its own query
 
 
+async def test_pages_are_fetched_one_ahead_unless_asked_not_to() -> None:
+    requested: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("$skiptoken", "0"))
+        requested.append(page)
+        body: dict[str, Any] = {"value": [{"id": f"u{page}"}]}
+        if page < 3:
+            body["@odata.nextLink"] = f"https://graph.microsoft.com/v1.0/users?$skiptoken={page + 1}"
+        return httpx.Response(200, json=body)
+
+    async def requested_while_reading_each_page(ahead: bool) -> list[list[int]]:
+        requested.clear()
+        seen: list[list[int]] = []
+        async with make_client(handler) as client:
+            async for _page in client.iter_pages("/users", ahead=ahead):
+                for _ in range(20):  # the caller works on the page, awaiting now and then
+                    await asyncio.sleep(0)
+                seen.append(list(requested))
+        return seen
+
+    assert await requested_while_reading_each_page(ahead=True) == [
+        [0, 1],
+        [0, 1, 2],
+        [0, 1, 2, 3],
+        [0, 1, 2, 3],
+    ]
+    assert await requested_while_reading_each_page(ahead=False) == [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3]]
+
+
 async def test_429_with_retry_after_waits_exactly_that_and_pauses_the_bucket() -> None:
     calls: list[httpx.Request] = []
 

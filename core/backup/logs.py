@@ -8,8 +8,7 @@ run reads 30 days) is written a few MB at a time, so a day may get several windo
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +21,6 @@ from core.snapshots.port import BlobRepository, BlobWriter
 OVERLAP = timedelta(minutes=15)
 # Records held before they are written out as day windows: a first run reads 30 days of sign-ins at once.
 FLUSH_BYTES = 2 * 1024 * 1024
-YIELD_EVERY = 50  # records handled between turns of the event loop
 
 
 @dataclass
@@ -98,7 +96,9 @@ async def archive_window(
     count = 0
     targets: set[str] = set()
     params = {"$filter": " and ".join(clauses), "$top": str(stream.page_size)}
-    async for record in _one_page_at_a_time(graph, stream.path, params):
+    # One page at a time: a page of 1,000 sign-ins is ~20 MB once parsed, and the reports quota (a few
+    # requests per ten seconds) paces this chain anyway, so a page fetched ahead would save no time.
+    async for record in graph.iter_items(stream.path, params=params, ahead=False):
         record_id = str(record.get("id"))
         if record_id in seen:
             continue
@@ -120,28 +120,6 @@ async def archive_window(
         "total": previous.get("total", 0) + count,
     }
     return LogArchiveResult(state, count, targets if stream.name == "directoryAudit" else set())
-
-
-async def _one_page_at_a_time(
-    graph: GraphClient, path: str, params: Mapping[str, str]
-) -> AsyncIterator[dict[str, Any]]:
-    """Items along ``@odata.nextLink`` without fetching ahead. A page of 1,000 sign-ins is ~20 MB once
-    parsed, and the reports limit (a few requests per ten seconds) paces this chain anyway, so a second page
-    held in advance would cost memory and save no time."""
-    url: str | None = path
-    query: Mapping[str, str] | None = params
-    while url:
-        body = await graph.get(url, params=query)
-        link = body.get("@odata.nextLink")
-        url, query = (link if isinstance(link, str) and link else None), None
-        items = body.get("value")
-        del body
-        for n, item in enumerate(items if isinstance(items, list) else []):
-            if n % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # a page is ~1,000 records: let the type readers run meanwhile
-            if isinstance(item, dict):
-                yield item
-        del items  # let the page go before the next one arrives
 
 
 def audit_targets(records: list[dict[str, Any]]) -> set[str]:

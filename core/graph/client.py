@@ -138,10 +138,15 @@ class GraphClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         page_size: int | None = None,
+        ahead: bool = True,
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Yield each page's ``value`` along ``@odata.nextLink``, re-sending ``headers`` on every page."""
-        async for page in iter_pages(self, path, params=params, headers=headers, page_size=page_size):
+        """Yield each page's ``value`` along ``@odata.nextLink``, re-sending ``headers`` on every page;
+        ``ahead``: see ``paging.follow_links``."""
+        async for page in iter_pages(
+            self, path, params=params, headers=headers, page_size=page_size, ahead=ahead
+        ):
             yield page
+            del page
 
     async def iter_items(self, path: str, **kw: Any) -> AsyncIterator[dict[str, Any]]:
         async for page in self.iter_pages(path, **kw):
@@ -149,6 +154,7 @@ class GraphClient:
                 if position % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # see paging.YIELD_EVERY
                 yield item
+            del page  # not held while the next page is read
 
     def delta(
         self,

@@ -26,8 +26,11 @@ async def follow_links(
     *,
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    ahead: bool = True,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield each response body along ``@odata.nextLink``, fetching one page ahead."""
+    """Yield each response body along ``@odata.nextLink``, fetching one page ahead unless ``ahead`` is
+    False: then the next page is asked for only once the caller is done with this one, so that a chain of
+    large pages paced by its own quota (a log archive) holds one page at a time, not two."""
     # ConsistencyLevel is not carried over to nextLink calls (reference section 2), so headers go on every
     # page; params only on the first: the nextLink already encodes the query.
     pending: asyncio.Future[dict[str, Any]] | None = asyncio.ensure_future(
@@ -38,9 +41,13 @@ async def follow_links(
             body = await pending
             pending = None
             link = body.get("@odata.nextLink")
-            if isinstance(link, str) and link:
+            link = link if isinstance(link, str) and link else None
+            if link and ahead:
                 pending = asyncio.ensure_future(client.get(link, headers=headers))
             yield body
+            del body  # the caller is done with it: let it go before the next page arrives
+            if link and not ahead:
+                pending = asyncio.ensure_future(client.get(link, headers=headers))
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
@@ -55,10 +62,14 @@ async def iter_pages(
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
     page_size: int | None = None,
+    ahead: bool = True,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     query = dict(params or {})
     if page_size is not None:
         query["$top"] = str(page_size)
-    async for body in follow_links(client, path, params=query, headers=headers):
+    async for body in follow_links(client, path, params=query, headers=headers, ahead=ahead):
         value = body.get("value")
-        yield [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+        page = [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+        del body, value
+        yield page
+        del page
