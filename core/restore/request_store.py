@@ -113,16 +113,30 @@ class RequestStore:
         states: Iterable[RequestState] | None = None,
         limit: int = 50,
     ) -> list[RequestRow]:
+        ids = self.find_ids(tenant_id, states=states, limit=limit)
+        with self.catalog.reading() as conn:
+            rows = [read_request(conn, i) for i in ids]
+        return [r for r in rows if r is not None]
+
+    def find_ids(
+        self,
+        tenant_id: str | None = None,
+        *,
+        states: Iterable[RequestState] | None = None,
+        due: datetime | None = None,
+        limit: int = 50,
+    ) -> list[str]:
+        """Request ids, newest first; ``due``: only those whose time is up by then."""
         table = RESTORE_REQUESTS
         query = sa.select(table.c.request_id).order_by(table.c.created_at.desc(), table.c.request_id)
         if tenant_id is not None:
             query = query.where(table.c.tenant_id == tenant_id)
         if states is not None:
             query = query.where(table.c.state.in_([s.value for s in states]))
+        if due is not None:
+            query = query.where(table.c.expires_at <= due)
         with self.catalog.reading() as conn:
-            ids = list(conn.execute(query.limit(limit)).scalars())
-            rows = [read_request(conn, str(i)) for i in ids]
-        return [r for r in rows if r is not None]
+            return [str(i) for i in conn.execute(query.limit(limit)).scalars()]
 
     def heartbeat(self, row: RequestRow) -> bool:
         """Show the run is alive; False when another runner took the request over."""

@@ -253,14 +253,13 @@ class RestoreService:
 
     def expire_due(self) -> list[RequestView]:
         """Mark every open request whose time is up as expired; the ones that changed."""
-        now = self.catalog.clock()
         expired: list[RequestView] = []
-        for row in self._requests.find(states=OPEN, limit=10_000):
-            if row.expired(now):
-                fresh, records = self._requests.expire(row.request_id)
-                self.audit.publish(records)
-                if records:
-                    expired.append(view_of(fresh))
+        # Read only the due ones: this runs every minute in a server, where most open requests are not.
+        for request_id in self._requests.find_ids(states=OPEN, due=self.catalog.clock(), limit=10_000):
+            fresh, records = self._requests.expire(request_id)  # checks again, in its own transaction
+            self.audit.publish(records)
+            if records:
+                expired.append(view_of(fresh))
         return expired
 
     def set_origin(self, request_id: str, origin: dict[str, Any]) -> None:
