@@ -99,11 +99,8 @@ async def open_request(
 
 
 async def _withdraw(service: RestoreServicePort, view: RequestLike, person: Any) -> None:
-    cancel = getattr(service, "cancel", None)
-    if cancel is None:
-        return
     with contextlib.suppress(RewindError):
-        await cancel(view.request_id, person=person)
+        await service.cancel(view.request_id, person=person)
 
 
 async def restore_alert(ctx: BotContext, convo: Conversation, account: ChatUser, reference: str) -> None:

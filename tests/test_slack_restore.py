@@ -243,6 +243,35 @@ class FakeRestore:
     def expire_due(self) -> list[View]:
         return []
 
+    async def cancel(self, request_id: str, *, person: Person) -> View:
+        self.views[request_id] = replace(self.views[request_id], state="cancelled")
+        return self.views[request_id]
+
+
+async def test_a_request_nobody_could_see_is_cancelled_and_the_requester_told_why(tmp_path: Path) -> None:
+    plan = Plan(
+        "t-big",
+        "a" * 32,
+        "2026-11-27T09:00:00Z",
+        "deleted since 1h",
+        "2026-11-27T10:00:00Z",
+        (Action("restore_deleted:user:1", Operation.RESTORE_DELETED, "user", "1", "User 1", Risk.LOW),),
+    )
+    restore = FakeRestore(plan)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.db'}") as catalog:
+        ctx = BotContext(
+            catalog=catalog, repository_for=no_repository, restore=restore, default_tenant="t-big"
+        )
+        async with MockSlack() as mock, serve(ctx, mock) as slack:
+            people(mock)
+            mock.gone["CSEC"] = "not_in_channel"  # Rewind was never invited here
+            status, _ = await slack.client.command("restore deleted since 1h")
+            assert status == 200
+            await slack.settle()
+        told = json.dumps([body for _, body in mock.responses], ensure_ascii=False)
+    assert [v.state for v in restore.views.values()] == ["cancelled"]
+    assert "invite me" in told and "The request was cancelled" in told
+
 
 async def test_a_5000_object_plan_fits_block_kit_and_the_rest_goes_to_a_file(tmp_path: Path) -> None:
     actions = tuple(
