@@ -15,8 +15,7 @@ from core.errors import RewindError
 from core.registry import LOG_STREAMS, object_type
 from core.repository import Repository
 from core.retention import Dated, RetentionPolicy, snapshots_to_keep
-from core.snapshots import Entry, SnapshotReader, TypeManifest
-from core.snapshots.snapshot import parent_manifest
+from core.snapshots import Entry, SnapshotReader
 
 
 def parse_time(text: str) -> datetime:
@@ -150,11 +149,7 @@ def _differences(snap: SnapshotReader, previous: SnapshotReader) -> tuple[list[O
     gone: set[str] = set()
     source = ManifestSource(snap.repo)
     for name in sorted(set(snap.type_names()) | set(previous.type_names())):
-        now = parent_manifest(snap.record, name) or TypeManifest(numbers=snap.record.get("numbers"))
-        before = parent_manifest(previous.record, name) or TypeManifest(
-            numbers=previous.record.get("numbers")
-        )
-        for pair in differing(source, before, now):
+        for pair in differing(source, previous.manifest(name), snap.manifest(name)):
             current = snap.entry(name, pair.id) if pair.after is not None else None
             if current is None:
                 gone.add(pair.id)

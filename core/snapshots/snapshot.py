@@ -203,7 +203,9 @@ class SnapshotReader:
 
     def view(self, type_name: str) -> ManifestView:
         if type_name not in self._views:
-            manifest = parent_manifest(self.record, type_name) or TypeManifest()
+            # A type this snapshot lacks reads as empty, numbered like the rest of the snapshot.
+            numbers = self.record.get("numbers")
+            manifest = parent_manifest(self.record, type_name) or TypeManifest(numbers=numbers)
             self._views[type_name] = ManifestView(self.repo, manifest, self._pages, lambda: self.numbers)
         return self._views[type_name]
 
