@@ -11,7 +11,7 @@ import pytest
 
 from core.registry import object_type
 from core.snapshots import ObjectNumbers, SnapshotReader, SnapshotWriter, load_json
-from core.snapshots.manifest import bits_for
+from core.snapshots.manifest import PageCache, bits_for
 from core.snapshots.numbers import MalformedNumbers, decode_range, differences
 from core.snapshots.snapshot import SnapshotFormatError
 from tests.memory_repository import MemoryRepository
@@ -302,3 +302,24 @@ def test_drain_hands_over_every_entry_once() -> None:
     drained = sorted((name, e.id) for name, e in writer.drain())
     assert drained == sorted([("group", "g-1"), *(("user", guid(n)) for n in range(10))])
     assert list(writer.drain()) == []
+
+
+def test_kept_pages_outlive_the_bounded_cache_and_empty_pages_are_cached_too() -> None:
+    repo = MemoryRepository()
+    reads: list[str] = []
+    read_blob = repo.read_blob
+
+    def counting(blob_id: str) -> bytes:
+        reads.append(blob_id)
+        return read_blob(blob_id)
+
+    repo.read_blob = counting  # type: ignore[method-assign]
+    empty = repo.add_blob(b'{"blobs":[]}', kind="tree")
+    delta = repo.add_blob(b'{"blobs":["b1"],"deleted":[],"ids":["x"],"numbers":[5]}', kind="tree")
+    others = [repo.add_blob(b'{"blobs":[],"numbers":[]}' + b" " * n, kind="tree") for n in range(1, 4)]
+    pages = PageCache(repo, size=2)
+    assert pages.keep(delta).numbers == [5]
+    for page_id in [empty, empty, *others, *others]:
+        pages.get(page_id)
+    assert pages.get(delta) is pages.keep(delta)  # never evicted, however many pages pass through
+    assert reads.count(delta) == 1 and reads.count(empty) == 1

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from core.diff.links import NumberTable, same_numbering
 from core.snapshots import BlobRepository, ObjectNumbers, TypeManifest
-from core.snapshots.manifest import Page, PageCache, Slot, bucket_of, merge_overlay
+from core.snapshots.manifest import ManifestView, Page, PageCache, Slot, bucket_of
 
 PAGE_CACHE = 8  # a walk reads each page once; lookups by id revisit a few
 RawEntry = dict[str, Any]  # an entry as plain values: "blob", and "name", "principal", ... where known
@@ -41,8 +41,7 @@ class ManifestSource:
     def __init__(self, repo: BlobRepository) -> None:
         self.repo = repo
         self.pages = PageCache(repo, PAGE_CACHE)
-        self._deltas: dict[str, Page] = {}
-        self._overlays: dict[tuple[str, ...], dict[int, Slot | None]] = {}
+        self._views: dict[tuple[str | None, ...], ManifestView] = {}
         self._tables: dict[str | None, NumberTable] = {}
         self._reverse: dict[str | None, ObjectNumbers] = {}
 
@@ -63,46 +62,25 @@ class ManifestSource:
         return found
 
     def delta(self, delta_id: str) -> Page:
-        found = self._deltas.get(delta_id)
+        return self.pages.keep(delta_id)
+
+    def view(self, manifest: TypeManifest) -> ManifestView:
+        """The manifest's reader, sharing this diff's page cache and number tables."""
+        key = (*manifest.blobs, manifest.numbers)
+        found = self._views.get(key)
         if found is None:
-            found = self._deltas[delta_id] = self.pages.get(delta_id)
+            found = self._views[key] = ManifestView(
+                self.repo, manifest, self.pages, lambda: self.numbering(manifest)
+            )
         return found
-
-    def overlay(self, manifest: TypeManifest) -> dict[int, Slot | None]:
-        key = tuple(manifest.overlay)
-        merged = self._overlays.get(key)
-        if merged is None:
-            merged = self._overlays[key] = merge_overlay(self.delta(d) for d in manifest.overlay)
-        return merged
-
-    def slot(self, manifest: TypeManifest, number: int) -> Slot | None:
-        overlay = self.overlay(manifest)
-        if number in overlay:
-            return overlay[number]
-        if not manifest.pages:
-            return None
-        page = self.pages.get(manifest.pages[bucket_of(number, manifest.bits)])
-        index = page.position(number)
-        return None if index is None else (page, index)
 
     def lookup(self, manifest: TypeManifest, object_id: str) -> RawEntry | None:
         if not manifest.blobs:
             return None
-        number = self.numbering(manifest).known(object_id)
-        found = None if number is None else self.slot(manifest, number)
+        view = self.view(manifest)
+        number = view.numbers.known(object_id)
+        found = None if number is None else view.slot(number)
         return None if found is None else raw_entry(found)
-
-    def slots(self, manifest: TypeManifest) -> dict[int, Slot]:
-        found: dict[int, Slot] = {}
-        for page_id in manifest.pages:
-            page = self.pages.get(page_id)
-            found.update((n, (page, i)) for i, n in enumerate(page.numbers))
-        for number, slot in self.overlay(manifest).items():
-            if slot is None:
-                found.pop(number, None)
-            else:
-                found[number] = slot
-        return found
 
 
 def raw_entry(slot: Slot) -> RawEntry:
@@ -168,13 +146,14 @@ def _by_bucket(source: ManifestSource, before: TypeManifest, after: TypeManifest
         except LookupError:
             return old_table.id_of(number)
 
+    old_view, new_view = source.view(before), source.view(after)
     for index in sorted(buckets):
         page_a, page_b = before.pages[index], after.pages[index]
         candidates = buckets[index]
         if page_a != page_b:
             candidates |= {*source.pages.get(page_a).numbers, *source.pages.get(page_b).numbers}
         for number in sorted(candidates):
-            pair = _pair(number, source.slot(before, number), source.slot(after, number), resolve)
+            pair = _pair(number, old_view.slot(number), new_view.slot(number), resolve)
             if pair is not None:
                 yield pair
 
@@ -182,8 +161,8 @@ def _by_bucket(source: ManifestSource, before: TypeManifest, after: TypeManifest
 def _full_scan(source: ManifestSource, before: TypeManifest, after: TypeManifest) -> Iterator[EntryPair]:
     """Bucketing or numbering differs (or a side is empty): every entry of both sides, compared by id."""
     old_table, new_table = source.table(before), source.table(after)
-    old = {old_table.id_of(n): slot for n, slot in source.slots(before).items()}
-    new = {new_table.id_of(n): slot for n, slot in source.slots(after).items()}
+    old = {old_table.id_of(n): slot for n, slot in source.view(before).slots()}
+    new = {new_table.id_of(n): slot for n, slot in source.view(after).slots()}
     for object_id in sorted(old.keys() | new.keys()):
         pair = _pair(object_id, old.get(object_id), new.get(object_id), str)
         if pair is not None:

@@ -192,20 +192,35 @@ def encode_page(
 
 
 class PageCache:
-    """Parsed pages, bounded: diff and restore look up many ids in the same few pages."""
+    """Parsed pages, bounded: diff and restore look up many ids in the same few pages. Overlay deltas are
+    kept apart and never evicted: they are small, and every lookup and walk of a manifest reads them."""
 
     def __init__(self, repo: BlobRepository, size: int = 64) -> None:
         self.repo = repo
         self.size = size
         self._pages: dict[str, Page] = {}
+        self._kept: dict[str, Page] = {}
 
     def get(self, page_id: str) -> Page:
-        cached = self._pages.get(page_id)
+        cached = self._kept.get(page_id)
+        if cached is None:
+            cached = self._pages.get(page_id)
         if cached is None:
             if len(self._pages) >= self.size:
                 self._pages.pop(next(iter(self._pages)))
-            cached = self._pages[page_id] = Page(load_json(self.repo.read_blob(page_id)))
+            cached = self._pages[page_id] = self._load(page_id)
         return cached
+
+    def keep(self, page_id: str) -> Page:
+        """A page held as long as the cache is."""
+        kept = self._kept.get(page_id)
+        if kept is None:
+            cached = self._pages.pop(page_id, None)  # a Page with no entries is falsy: no `or` here
+            kept = self._kept[page_id] = cached if cached is not None else self._load(page_id)
+        return kept
+
+    def _load(self, page_id: str) -> Page:
+        return Page(load_json(self.repo.read_blob(page_id)))
 
 
 Slot = tuple[Page, int]  # where an entry is: the page or delta holding it, and its position there
@@ -231,7 +246,7 @@ class ManifestView:
     def overlay(self) -> dict[int, Slot | None]:
         """Object number -> its entry in the newest delta naming it (None: deleted there)."""
         if self._overlay is None:
-            self._overlay = merge_overlay(self.pages.get(d) for d in self.manifest.overlay)
+            self._overlay = merge_overlay(self.pages.keep(d) for d in self.manifest.overlay)
         return self._overlay
 
     def slot(self, number: int) -> Slot | None:
