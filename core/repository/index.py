@@ -74,8 +74,11 @@ class BlobTable(Mapping[str, BlobEntry]):
         self._index = index
 
     def __getitem__(self, blob_id: str) -> BlobEntry:
-        code = self._index.where[blob_id]
-        return self._index.placed[code >> POSITION_BITS].entry(code & POSITION_MASK)
+        found = self._index.locate(blob_id)
+        if found is None:
+            raise KeyError(blob_id)
+        place, position = found
+        return self._index.placed[place].entry(position)
 
     def __contains__(self, blob_id: object) -> bool:
         return blob_id in self._index.where
@@ -132,6 +135,11 @@ class Index:
                 places.append(place)
                 for position, blob_id in enumerate(segment.ids):
                     self.where.setdefault(blob_id, place << POSITION_BITS | position)
+
+    def locate(self, blob_id: str) -> tuple[int, int] | None:
+        """(the place in ``placed`` of the blob's segment, its position there); None if no index lists it."""
+        code = self.where.get(blob_id)
+        return None if code is None else (code >> POSITION_BITS, code & POSITION_MASK)
 
     def segments(self, pack_id: str) -> list[Segment]:
         return [self.placed[n].segment() for n in self.pack_segments[pack_id]]

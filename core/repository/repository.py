@@ -46,8 +46,6 @@ from core.repository.crypto import (
 )
 from core.repository.index import (
     MAX_INDEX_ENTRIES,
-    POSITION_BITS,
-    POSITION_MASK,
     Index,
     Placed,
     blob_count,
@@ -290,13 +288,14 @@ class Repository:
         Every blob is located before the first is yielded, so an index reloaded meanwhile (prune, verify)
         cannot move a blob under this reader.
         """
-        where, placed = self.index.where, self.index.placed
+        index = self.index
+        placed = index.placed
         by_segment: dict[int, list[int]] = {}  # segment place -> positions of the wanted blobs in it
         for blob_id in dict.fromkeys(blob_ids):
-            code = where.get(blob_id)
-            if code is None:
+            found = index.locate(blob_id)
+            if found is None:
                 raise UnknownBlob(f"blob {blob_id} is in no index of this repository: run `rewind verify`")
-            by_segment.setdefault(code >> POSITION_BITS, []).append(code & POSITION_MASK)
+            by_segment.setdefault(found[0], []).append(found[1])
         cold: dict[str, list[Placed]] = {}
         for place, positions in by_segment.items():
             segment = placed[place]
