@@ -48,12 +48,12 @@ def graph_config(settings: RewindSettings, *, tenant_id: str | None = None) -> G
 def restore_graph_config(settings: RewindSettings, tenant_id: str | None = None) -> GraphConfig:
     """The connection restores write through: the restore app when REWIND_RESTORE_CLIENT_ID and its secret or
     certificate are set (so the backup app can stay read-only), else the main one."""
-    restore_fields = {
-        "REWIND_RESTORE_CLIENT_ID": settings.restore_client_id,
-        "REWIND_RESTORE_CLIENT_SECRET": settings.restore_client_secret,
-        "REWIND_RESTORE_CLIENT_CERTIFICATE": settings.restore_client_certificate,
-    }
-    if not any(value is not None for value in restore_fields.values()):
+    restore_fields = (
+        settings.restore_client_id,
+        settings.restore_client_secret,
+        settings.restore_client_certificate,
+    )
+    if all(value is None for value in restore_fields):
         return graph_config(settings, tenant_id=tenant_id)
     if settings.restore_client_id is None:
         raise ConfigurationError(
