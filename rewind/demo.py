@@ -67,10 +67,10 @@ def main() -> None:
         console.print(Rule("3. A read-only backup app, with a certificate"))
         console.print("Day to day Rewind only needs to read; restores can use a second, separate credential.")
         backup_only = [r.permission for r in permissions.BACKUP]
-        with httpx.Client(verify=info["ca_path"]) as admin:
+        with admin_client(info) as admin:
             pem = Path(info["client_certificate_path"]).read_text()
             response = admin.post(
-                f"{info['base_url']}/_emulator/apps",
+                "/_emulator/apps",
                 json={
                     "tenant_id": tenant["tenant_id"],
                     "roles": backup_only,
@@ -171,10 +171,20 @@ def restore_story(info: dict[str, Any], tenant_id: str, backup_env: dict[str, st
     run_slack_demo(env, lambda: purge_policy_group(info, tenant_id, actor=colleague), people)
 
 
+def admin_client(info: dict[str, Any]) -> httpx.Client:
+    """The emulator's admin API (dumps and staged incidents), over its own TLS certificate."""
+    return httpx.Client(verify=info["ca_path"], base_url=info["base_url"])
+
+
+def tenant_dump(admin: httpx.Client, tenant_id: str) -> dict[str, Any]:
+    dump: dict[str, Any] = admin.get(f"/_emulator/tenants/{tenant_id}/dump").json()
+    return dump
+
+
 def demo_people(info: dict[str, Any], tenant_id: str) -> list[tuple[str, str]]:
     """(name, UPN) of the one on call and two colleagues who may approve restores."""
-    with httpx.Client(verify=info["ca_path"], base_url=info["base_url"]) as admin:
-        dump = admin.get(f"/_emulator/tenants/{tenant_id}/dump").json()
+    with admin_client(info) as admin:
+        dump = tenant_dump(admin, tenant_id)
     cloud = sorted(
         (u["userPrincipalName"], u["displayName"])
         for u in dump["objects"]["users"].values()
@@ -185,8 +195,8 @@ def demo_people(info: dict[str, Any], tenant_id: str) -> list[tuple[str, str]]:
 
 def purge_policy_group(info: dict[str, Any], tenant_id: str, *, actor: str) -> list[str]:
     """Delete a security group that a Conditional Access policy names, then purge it from the recycle bin."""
-    with httpx.Client(verify=info["ca_path"], base_url=info["base_url"]) as admin:
-        dump = admin.get(f"/_emulator/tenants/{tenant_id}/dump").json()
+    with admin_client(info) as admin:
+        dump = tenant_dump(admin, tenant_id)
         groups = dump["objects"]["groups"]
         named = sorted(
             {
@@ -215,8 +225,8 @@ def purge_policy_group(info: dict[str, Any], tenant_id: str, *, actor: str) -> l
 
 def stage_changes(info: dict[str, Any], tenant_id: str) -> list[str]:
     """Through the emulator's admin API, as a person would in the portal."""
-    with httpx.Client(verify=info["ca_path"], base_url=info["base_url"]) as admin:
-        dump = admin.get(f"/_emulator/tenants/{tenant_id}/dump").json()
+    with admin_client(info) as admin:
+        dump = tenant_dump(admin, tenant_id)
         users = sorted(dump["objects"]["users"].values(), key=lambda u: u["userPrincipalName"])
         policies = sorted(
             dump["objects"]["conditionalAccessPolicies"].values(), key=lambda p: p["displayName"]
