@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from core.restore.executor import RestoreResult
@@ -17,7 +18,9 @@ class RequestView:
     request_id: str
     tenant_id: str
     state: RequestState
-    plan: Plan
+    plan_json: str  # parsed on first use (``plan``): listing requests needs none of their plans
+    selector: str
+    snapshot_id: str
     plan_hash: str
     summary: str
     requester: Person
@@ -30,6 +33,10 @@ class RequestView:
     origin: dict[str, Any] | None
     result: RestoreResult | None
     error: str | None
+
+    @cached_property
+    def plan(self) -> Plan:
+        return Plan.from_canonical(self.plan_json.encode())
 
     @property
     def short_id(self) -> str:
@@ -46,8 +53,8 @@ class RequestView:
             "state": self.state.value,
             "plan_hash": self.plan_hash,
             "summary": self.summary,
-            "selector": self.plan.selector,
-            "snapshot_id": self.plan.snapshot_id,
+            "selector": self.selector,
+            "snapshot_id": self.snapshot_id,
             "requester": self.requester.to_json(),
             "approvals": [p.to_json() for p in self.approvals],
             "rejected_by": self.rejected_by.to_json() if self.rejected_by else None,
@@ -69,7 +76,9 @@ def view_of(row: RequestRow) -> RequestView:
         request_id=row.request_id,
         tenant_id=row.tenant_id,
         state=row.state,
-        plan=Plan.from_canonical(row.plan_json.encode()),
+        plan_json=row.plan_json,
+        selector=row.selector,
+        snapshot_id=row.snapshot_id,
         plan_hash=row.plan_hash,
         summary=row.summary,
         requester=row.requester,
