@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.restore.identity import Person
-from core.restore.model import Plan
+from core.restore.model import Plan, role_assignable
 from core.restore.request_row import RequestRow, RequestState
 
 # Changes to these need policy.privileged_approvals distinct approvers.
@@ -57,13 +57,9 @@ def privileged_reasons(plan: Plan, role_assignable_groups: Iterable[str] = ()) -
                 found.add("privileged roles")
             elif kind in CONDITIONAL_ACCESS_TYPES:
                 found.add("Conditional Access")
-            elif kind == "group" and (oid in assignable or _assignable_body(action.body)):
+            elif kind == "group" and (oid in assignable or role_assignable(action.body)):
                 found.add("role-assignable groups")
     return sorted(found)
-
-
-def _assignable_body(body: dict[str, Any] | None) -> bool:
-    return bool(body and body.get("isAssignableToRole"))
 
 
 def expired_message(row: RequestRow) -> str:

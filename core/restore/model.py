@@ -255,3 +255,8 @@ def remap(value: Any, new_ids: Mapping[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: remap(v, new_ids) for k, v in value.items()}
     return value
+
+
+def role_assignable(obj: Mapping[str, Any] | None) -> bool:
+    """A group that can hold directory roles: changing who is in it changes who is an administrator."""
+    return bool(obj and obj.get("isAssignableToRole"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.registry import ObjectType
-from core.restore.model import RISK_ORDER, Operation, Risk
+from core.restore.model import RISK_ORDER, Operation, Risk, role_assignable
 from core.snapshots import StoredObject
 
 _HIGH_TYPES = frozenset(
@@ -27,7 +27,7 @@ def object_risk(t: ObjectType, obj: dict[str, Any]) -> Risk:
     """Bringing the object back at all (restore or recreate)."""
     if t.name in ("unifiedRoleAssignment", "unifiedRoleEligibilitySchedule"):
         return Risk.CRITICAL
-    if t.name == "conditionalAccessPolicy" or t.name in _HIGH_TYPES or _privileged(obj):
+    if t.name == "conditionalAccessPolicy" or t.name in _HIGH_TYPES or role_assignable(obj):
         return Risk.HIGH
     if t.name in _MEDIUM_TYPES:
         return Risk.MEDIUM
@@ -44,12 +44,8 @@ def patch_risk(t: ObjectType, obj: dict[str, Any], body: dict[str, Any]) -> Risk
 
 
 def link_risk(t: ObjectType, stored: StoredObject | None, op: Operation) -> Risk:
-    if _privileged(stored.object if stored else None):
+    if role_assignable(stored.object if stored else None):
         return Risk.CRITICAL
     if t.name in ("administrativeUnit", "servicePrincipal", "application"):
         return Risk.MEDIUM
     return Risk.MEDIUM if op is Operation.REMOVE_LINK else Risk.LOW
-
-
-def _privileged(obj: dict[str, Any] | None) -> bool:
-    return bool(obj and obj.get("isAssignableToRole"))

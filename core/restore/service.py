@@ -31,7 +31,7 @@ from core.restore.audit import AuditRecord, AuditTrail, NewEvent
 from core.restore.errors import ApprovalRefused, RefusalReason, RequestNotFound, RestoreError
 from core.restore.graph_live import GraphLiveTenant
 from core.restore.identity import Person
-from core.restore.model import Plan
+from core.restore.model import Plan, role_assignable
 from core.restore.planner import PlanOptions, plan_restore
 from core.restore.request_row import OPEN, RequestRow, RequestState
 from core.restore.request_run import HEARTBEAT, Executor, ExecutorFor, Progress, RequestRunner, real_executor
@@ -292,7 +292,7 @@ class RestoreService:
             found = []
             for group_id in groups:
                 stored = reader.get("group", group_id)
-                if stored is not None and stored.object.get("isAssignableToRole"):
+                if stored is not None and role_assignable(stored.object):
                     found.append(group_id)
             return found
         except Exception as exc:  # unreadable: be strict rather than let a privileged change through
