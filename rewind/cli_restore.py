@@ -276,12 +276,10 @@ def audit(
     settings = load_settings()
     start = _since(since) if since else None
     with _service(settings) as service:
-        tenants = [tenant] if tenant else service.audit.tenants()
-        events = [e for t in tenants for e in service.audit.events(t, since=start)]
-        events.sort(key=lambda e: e.seq)
+        events = service.audit.events(tenant, since=start)  # every tenant's when none is named, by seq
         problems: list[str] = []
         if verify:
-            for tenant_id in tenants:
+            for tenant_id in [tenant] if tenant else service.audit.tenants():
                 problems += service.audit.verify_chain(tenant_id)
                 problems += _store_problems(service, tenant_id)
     if as_json:
