@@ -248,8 +248,7 @@ async def _run(ctx: BotContext, command: Command, invocation: Invocation, convo:
         await _backup(ctx, tenant_id, invocation, convo)
     elif name == "restore":
         selector, snapshot = restore_selector(args)
-        if ctx.restore is None:
-            raise restore_flow.RestoreUnavailable("restores are not configured on this Rewind server")
+        restore_flow.service_of(ctx)  # say so before looking the person up
         account = await invocation.person_account()
         await restore_flow.open_request(ctx, convo, account, tenant_id, selector, snapshot=snapshot)
 

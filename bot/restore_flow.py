@@ -43,7 +43,8 @@ class RestoreUnavailable(RewindError):
     """This deployment has no restore service (no restore credential or catalog)."""
 
 
-def _service(ctx: BotContext) -> RestoreServicePort:
+def service_of(ctx: BotContext) -> RestoreServicePort:
+    """The restore service, or RestoreUnavailable when this server has none."""
     if ctx.restore is None:
         raise RestoreUnavailable("restores are not configured on this Rewind server")
     return ctx.restore
@@ -67,7 +68,7 @@ async def open_request(
     alert: str | None = None,
 ) -> RequestLike | None:
     """Plan, record the request, post it with Approve/Reject, and put the full plan in its thread."""
-    service = _service(ctx)
+    service = service_of(ctx)
     person = await resolve_person(account, tenant_id=tenant_id, entra=ctx.entra)
     count = selector.count(",") + 1
     asked = selector
@@ -111,7 +112,7 @@ async def restore_alert(ctx: BotContext, convo: Conversation, account: ChatUser,
     """
     tenant_id, before_id, after_id = reference.split(":")
     async with ctx.lock(f"alert:{convo.channel}:{reference}"):
-        service = _service(ctx)
+        service = service_of(ctx)
         for open_view in service.requests(tenant_id, states=[RequestState(s) for s in OPEN_STATES]):
             origin = open_view.origin or {}
             if origin.get("alert") == reference and origin.get("channel") == convo.channel:
@@ -148,7 +149,7 @@ async def decide(
     clicked: MessageRef | None = None,
 ) -> None:
     """Approve or reject; a refusal is private. Enough approvals start the restore, exactly once."""
-    service = _service(ctx)
+    service = service_of(ctx)
     current: RequestLike = service.get(request_id)
     try:
         person = await resolve_person(account, tenant_id=current.tenant_id, entra=ctx.entra)
@@ -176,7 +177,7 @@ async def _refresh(
 
 async def run_approved(ctx: BotContext, convo: Conversation, request_id: str, ref: MessageRef | None) -> None:
     """Run an approved request, progress in the request's thread; a concurrent second run is a no-op."""
-    service = _service(ctx)
+    service = service_of(ctx)
     async with ctx.lock(f"execute:{request_id}"):
         view: RequestLike = service.get(request_id)
         if state_of(view) != "approved":
