@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
+from urllib.parse import quote
 
 # Values that Conditional Access and similar policies use in place of object ids.
 SPECIAL_REFERENCE_VALUES = frozenset(
@@ -91,6 +92,13 @@ class ObjectType:
     @property
     def has_delta(self) -> bool:
         return self.delta_path is not None
+
+    def item_path(self, object_id: str, parent: str | None = None) -> str:
+        """Where one object lives: ``/users/{id}``, a singleton's own path, a child under its parent."""
+        if self.singleton:
+            return self.list_path
+        collection = self.list_path.format(parent=parent) if self.parent else self.list_path
+        return f"{collection}/{quote(object_id, safe='')}"
 
     def delta_select(self) -> tuple[str, ...]:
         """$select for delta rounds: the properties plus the relationships that ride on delta."""

@@ -36,15 +36,6 @@ _CA_DELETED = {
 }
 
 
-def object_path(t: ObjectType, object_id: str, parent: str | None = None) -> str:
-    """Where one object of ``t`` lives: ``/users/{id}``, a singleton's own path, a child under its parent."""
-    if t.singleton:
-        return t.list_path
-    if t.parent:
-        return f"{t.list_path.format(parent=parent)}/{object_id}"
-    return f"{t.list_path}/{object_id}"
-
-
 def principal_of_assignment(assignment_id: str) -> str | None:
     """An appRoleAssignment id starts with its principal's object id (16 bytes, GUID byte order)."""
     try:
@@ -156,12 +147,12 @@ class GraphLiveTenant:
         if t.parent:
             parent = self._parents.get(ref.key)
             if parent:
-                return [object_path(t, ref.object_id, parent)]
+                return [t.item_path(ref.object_id, parent)]
             principal = principal_of_assignment(ref.object_id)
             if principal is None:
                 return []
             return [f"{base}/{principal}/appRoleAssignments/{ref.object_id}" for base in _PRINCIPAL_PATHS]
-        url = object_path(t, ref.object_id) + _select(t)
+        url = t.item_path(ref.object_id) + _select(t)
         if any(r.name == "manager" for r in t.relationships):
             url += ("&" if "?" in url else "?") + "$expand=manager($select=id)"
         return [url]

@@ -77,12 +77,6 @@ def target_of(action: Action, new_ids: Mapping[str, str]) -> str:
     return new_ids.get(action.object_id, action.object_id)
 
 
-def object_path(kind: ObjectType, object_id: str) -> str:
-    if kind.singleton:
-        return kind.list_path
-    return f"{kind.list_path}/{quote(object_id, safe='')}"
-
-
 def directory_object_url(graph: GraphClient, object_id: str) -> str:
     return f"{graph.config.api_root}/directoryObjects/{object_id}"
 
@@ -137,7 +131,7 @@ def _patch_calls(action: Action, kind: ObjectType, new_ids: Mapping[str, str]) -
     if not action.body:
         raise UnsupportedAction(f"{action.key}: a patch needs the properties to write")
     body = remap_binds(action.body, new_ids)
-    path = object_path(kind, target_of(action, new_ids))
+    path = kind.item_path(target_of(action, new_ids))
     calls = []
     # Graph changes an authentication strength's combinations only through its own action.
     combinations = (
@@ -201,7 +195,7 @@ def _remove_assignment(action: Action, kind: ObjectType, new_ids: Mapping[str, s
     if kind.name == "unifiedRoleEligibilitySchedule":
         triple = {k: body.get(k) for k in ("principalId", "roleDefinitionId", "directoryScopeId")}
         return WriteCall("POST", kind.create_path or "", {"action": "adminRemove", **triple})
-    return WriteCall("DELETE", object_path(kind, object_id))
+    return WriteCall("DELETE", kind.item_path(object_id))
 
 
 # --- answers ------------------------------------------------------------------------------------------
