@@ -16,7 +16,7 @@ from itertools import islice
 from typing import Any, Protocol, runtime_checkable
 
 from core.diff.fields import compare_objects
-from core.diff.links import LinkComparer, LinkDelta, NumberTable
+from core.diff.links import LinkComparer, LinkDelta
 from core.diff.model import Change, FieldChange, LinkChange
 from core.diff.pairs import EntryPair, ManifestSource, differing
 from core.diff.reasons import RemovedMaps, removed_reason
@@ -82,8 +82,8 @@ class _DiffRun:
         self._manifests: dict[tuple[int, str], TypeManifest] = {}
         self.links = LinkComparer(
             after.repo,
-            NumberTable(before.repo, before.record.get("numbers")),
-            NumberTable(after.repo, after.record.get("numbers")),
+            self.source.table(before.record.get("numbers")),  # shared with the manifest walks
+            self.source.table(after.record.get("numbers")),
         )
 
     def type_changes(self, name: str, ids: set[str] | None) -> Iterator[Change]:

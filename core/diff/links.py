@@ -47,6 +47,15 @@ class NumberTable:
         return self.range_ids(index)[offset]
 
 
+def id_of_either(before: NumberTable, after: NumberTable, number: int) -> str:
+    """A number's id under one numbering. The longer table knows every number the shorter one does;
+    ``after`` usually is the longer, but a diff may run backwards in time."""
+    try:
+        return after.id_of(number)
+    except LookupError:
+        return before.id_of(number)
+
+
 def same_numbering(a: NumberTable, b: NumberTable) -> bool:
     """Whether one table extends the other (the normal case); a repository re-started from scratch would
     number objects anew, and then numbers must be compared as ids."""
@@ -134,11 +143,7 @@ class LinkComparer:
         return found
 
     def _resolve(self, number: int) -> str:
-        # With one numbering, the longer table knows every number; try the newer side first.
-        try:
-            return self._after.id_of(number)
-        except LookupError:
-            return self._before.id_of(number)
+        return id_of_either(self._before, self._after, number)
 
 
 def _chunk_ids(value: Any) -> Iterable[str]:

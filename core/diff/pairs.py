@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, NamedTuple
 
-from core.diff.links import NumberTable, same_numbering
+from core.diff.links import NumberTable, id_of_either, same_numbering
 from core.snapshots import BlobRepository, ObjectNumbers, TypeManifest
 from core.snapshots.manifest import ManifestView, Page, PageCache, Slot, bucket_of
 
@@ -45,18 +45,18 @@ class ManifestSource:
         self._tables: dict[str | None, NumberTable] = {}
         self._reverse: dict[str | None, ObjectNumbers] = {}
 
-    def table(self, manifest: TypeManifest) -> NumberTable:
-        """Number -> id, a range at a time."""
-        found = self._tables.get(manifest.numbers)
+    def table(self, numbers: str | None) -> NumberTable:
+        """Number -> id for a snapshot's number table (its record's ``numbers``), a range at a time."""
+        found = self._tables.get(numbers)
         if found is None:
-            found = self._tables[manifest.numbers] = NumberTable(self.repo, manifest.numbers)
+            found = self._tables[numbers] = NumberTable(self.repo, numbers)
         return found
 
     def numbering(self, manifest: TypeManifest) -> ObjectNumbers:
         """Id -> number: the whole table, read once for lookups by id."""
         found = self._reverse.get(manifest.numbers)
         if found is None:
-            table = self.table(manifest)
+            table = self.table(manifest.numbers)
             ids = [oid for index in range(len(table.chunks)) for oid in table.range_ids(index)]
             found = self._reverse[manifest.numbers] = ObjectNumbers(ids)
         return found
@@ -112,7 +112,7 @@ def differing(
         before.bits == after.bits
         and len(before.pages) == len(after.pages)
         and bool(after.pages)
-        and same_numbering(source.table(before), source.table(after))
+        and same_numbering(source.table(before.numbers), source.table(after.numbers))
     )
     if comparable:
         yield from _by_bucket(source, before, after)
@@ -135,16 +135,11 @@ def _by_bucket(source: ManifestSource, before: TypeManifest, after: TypeManifest
     for index, (a, b) in enumerate(zip(before.pages, after.pages, strict=True)):
         if a != b:
             buckets.setdefault(index, set())
-    old_table, new_table = source.table(before), source.table(after)
+    old_table, new_table = source.table(before.numbers), source.table(after.numbers)
     named = {n: oid for d in [*before.overlay, *after.overlay] for n, oid in source.delta(d).ids.items()}
 
     def resolve(number: int) -> str:
-        if number in named:
-            return named[number]
-        try:  # one numbering: the newer table knows every number the older one does
-            return new_table.id_of(number)
-        except LookupError:
-            return old_table.id_of(number)
+        return named[number] if number in named else id_of_either(old_table, new_table, number)
 
     old_view, new_view = source.view(before), source.view(after)
     for index in sorted(buckets):
@@ -160,7 +155,7 @@ def _by_bucket(source: ManifestSource, before: TypeManifest, after: TypeManifest
 
 def _full_scan(source: ManifestSource, before: TypeManifest, after: TypeManifest) -> Iterator[EntryPair]:
     """Bucketing or numbering differs (or a side is empty): every entry of both sides, compared by id."""
-    old_table, new_table = source.table(before), source.table(after)
+    old_table, new_table = source.table(before.numbers), source.table(after.numbers)
     old = {old_table.id_of(n): slot for n, slot in source.view(before).slots()}
     new = {new_table.id_of(n): slot for n, slot in source.view(after).slots()}
     for object_id in sorted(old.keys() | new.keys()):
