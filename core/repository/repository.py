@@ -304,7 +304,7 @@ class Repository:
                 cold.setdefault(segment.pack_id, []).append(segment)
                 continue
             for position in positions:
-                yield self._cut(segment, position, plain)
+                yield self.cut_blob(segment, position, plain)
         for pack_id, segments in cold.items():
             for run in _runs(sorted(segments, key=_offset)):
                 start = run[0].offset
@@ -314,16 +314,17 @@ class Repository:
                     raise CorruptData(f"pack {pack_id} is missing: run `rewind verify`") from None
                 for segment in run:
                     sealed = span[segment.offset - start : segment.end - start]
-                    opened = self._open(segment.pack_id, segment.offset, sealed, "")
+                    opened = self.open_sealed(segment.pack_id, segment.offset, sealed, "")
                     plain = self._remember(segment.key, opened)
                     for position in by_segment[segment.place]:
-                        yield self._cut(segment, position, plain)
+                        yield self.cut_blob(segment, position, plain)
 
     def open_segment(self, entry: BlobEntry, sealed: bytes, detail: str = "") -> bytes:
         """Plaintext of the stored segment holding ``entry``; CorruptData naming the segment if it fails."""
-        return self._open(entry.pack_id, entry.segment_offset, sealed, detail)
+        return self.open_sealed(entry.pack_id, entry.segment_offset, sealed, detail)
 
-    def _open(self, pack_id: str, offset: int, sealed: bytes, detail: str) -> bytes:
+    def open_sealed(self, pack_id: str, offset: int, sealed: bytes, detail: str = "") -> bytes:
+        """Plaintext of the segment at ``offset`` of a pack; CorruptData naming it if it fails."""
         what = f"pack {pack_id} segment at byte {offset}"
         return self.sealer.open(sealed, f"{what} {detail}" if detail else what)
 
@@ -337,7 +338,7 @@ class Repository:
             raise CorruptData(f"pack {pack_id} blob {blob_id} {_CHECK_FAILED}")
         return plain
 
-    def _cut(self, segment: Placed, position: int, plain: bytes) -> tuple[str, bytes]:
+    def cut_blob(self, segment: Placed, position: int, plain: bytes) -> tuple[str, bytes]:
         """``check_blob`` for the blob at ``position`` of an indexed segment: (its id, its plaintext)."""
         blob_id = segment.ids[position]
         start, end = segment.starts[position], segment.starts[position + 1]

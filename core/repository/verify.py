@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.repository.crypto import RepositoryError
-from core.repository.packs import BlobEntry, pack_id_of, pack_key, read_header
+from core.repository.packs import pack_id_of, pack_key, read_header
 from core.store import StoreError
 
 if TYPE_CHECKING:
@@ -88,32 +87,28 @@ def _read_pack(repository: Repository, pack_id: str, report: VerifyReport) -> No
         return
     if hashlib.sha256(data).hexdigest() != pack_id:
         report.errors.append(f"pack {pack_id} does not match its name: its bytes changed")
-    indexed = repository.index.packs[pack_id]
     try:
         header = [s.layout for s in read_header(data, repository.sealer, pack_id).segments]
         if header != [s.layout for s in repository.index.segments(pack_id)]:
             report.errors.append(f"pack {pack_id}: the index and the pack header disagree")
     except RepositoryError as exc:
         report.errors.append(str(exc))
-    by_segment: dict[int, list[BlobEntry]] = defaultdict(list)
-    for entry in indexed:
-        by_segment[entry.segment_offset].append(entry)
-    for entries in by_segment.values():
-        report.blobs_read += len(entries)
-        first = entries[0]
+    index = repository.index
+    for place in index.pack_segments[pack_id]:
+        segment = index.placed[place]
+        count = len(segment.ids)
+        report.blobs_read += count
         try:
-            plain = repository.open_segment(
-                first, data[first.segment_offset : first.segment_offset + first.segment_length]
-            )
+            plain = repository.open_sealed(pack_id, segment.offset, data[segment.offset : segment.end])
         except RepositoryError as exc:
-            report.errors.append(f"{exc} ({len(entries)} blobs in it cannot be read)")
+            report.errors.append(f"{exc} ({count} blobs in it cannot be read)")
             continue
-        if sum(e.raw_length for e in entries) != len(plain):
+        if segment.starts[-1] != len(plain):
             report.errors.append(
-                f"pack {pack_id} segment at byte {first.segment_offset}: its length and its blobs' disagree"
+                f"pack {pack_id} segment at byte {segment.offset}: its length and its blobs' disagree"
             )
-        for entry in entries:
+        for position in range(count):
             try:
-                repository.check_blob(entry, plain)
+                repository.cut_blob(segment, position, plain)
             except RepositoryError as exc:
                 report.errors.append(str(exc))
